@@ -266,7 +266,7 @@ func TestSQLiteSecondExclusiveOpenFails(t *testing.T) {
 	}
 	defer first.Close()
 	_, err = db.Open(t.Context(), u, db.Options{Exclusive: true})
-	if err == nil || !strings.Contains(err.Error(), "in use by another cerberus process") {
+	if !errors.Is(err, db.ErrInUse) {
 		t.Fatalf("second open: %v", err)
 	}
 }

@@ -17,6 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
+// ErrBadURL wraps errors in the DATABASE_URL itself; retrying cannot help.
+var ErrBadURL = errors.New("invalid DATABASE_URL")
+
+// ErrInUse is returned when another process serves the SQLite file.
+var ErrInUse = errors.New("SQLite database in use by another cerberus process")
+
 // Options tune Open beyond what the URL says.
 type Options struct {
 	// SSLMode applies to PostgreSQL when the URL has no sslmode.
@@ -41,8 +47,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	case SQLite:
 		d, err = openSQLite(rawURL, opts)
 	default:
-		return nil, errors.New("DATABASE_URL must start with postgres://, postgresql://, " +
-			"sqlite: or file:")
+		return nil, fmt.Errorf("%w: it must start with postgres://, postgresql://, "+
+			"sqlite: or file:", ErrBadURL)
 	}
 	if err != nil {
 		return nil, err
@@ -66,21 +72,23 @@ type PostgresSettings struct {
 func ParsePostgresURL(rawURL, defaultSSLMode string) (PostgresSettings, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return PostgresSettings{}, errors.New("DATABASE_URL is not a valid URL")
+		return PostgresSettings{}, fmt.Errorf("%w: not a valid URL", ErrBadURL)
 	}
 	q := u.Query()
 	s := PostgresSettings{MaxOpen: 2*runtime.NumCPU() + 1, PoolTimeout: 10 * time.Second}
 	if v := q.Get("connection_limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return s, errors.New("connection_limit must be a positive integer")
+			return s, fmt.Errorf("%w: connection_limit must be a positive integer",
+				ErrBadURL)
 		}
 		s.MaxOpen = n
 	}
 	if v := q.Get("pool_timeout"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return s, errors.New("pool_timeout must be a non-negative integer")
+			return s, fmt.Errorf("%w: pool_timeout must be a non-negative integer",
+				ErrBadURL)
 		}
 		s.PoolTimeout = time.Duration(n) * time.Second
 	}
@@ -136,7 +144,7 @@ const sqliteMaxOpen = 8
 func openSQLite(rawURL string, opts Options) (*DB, error) {
 	path := SQLitePath(rawURL)
 	if path == "" {
-		return nil, errors.New("DATABASE_URL names no SQLite file")
+		return nil, fmt.Errorf("%w: it names no SQLite file", ErrBadURL)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
@@ -174,8 +182,7 @@ func lockInstance(path string) (func() error, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("SQLite database %s is in use by another cerberus process; "+
-			"several instances need PostgreSQL", path)
+		return nil, fmt.Errorf("%w: %s (several instances need PostgreSQL)", ErrInUse, path)
 	}
 	return f.Close, nil
 }
