@@ -32,6 +32,10 @@ type DB struct {
 	locks    locker
 	release  func() error
 	poolWait time.Duration
+
+	// TxHook, when set, is called as each transaction starts; the function
+	// it returns is called with the outcome. Tracing uses it for spans.
+	TxHook func(ctx context.Context) (context.Context, func(error))
 }
 
 // ErrPoolTimeout is returned when no connection became free within the
@@ -46,8 +50,12 @@ const maxTxAttempts = 5
 // transaction that fails with a serialization failure, a deadlock or a busy
 // SQLite database is retried from the start, so fn must have no effects
 // outside the transaction. Any other error rolls back and is returned as is.
-func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
+func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	if d.TxHook != nil {
+		var done func(error)
+		ctx, done = d.TxHook(ctx)
+		defer func() { done(err) }()
+	}
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = d.runTx(ctx, fn)
 		if err == nil || !d.Dialect.IsRetryable(err) {

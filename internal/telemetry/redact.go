@@ -88,8 +88,9 @@ var secretPattern = regexp.MustCompile(
 		`|\bwhsec_[A-Za-z0-9_+/=-]+` +
 		`|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
 
-// queryParam matches one name=value pair of a URL query string.
-var queryParam = regexp.MustCompile(`([?&;])([A-Za-z0-9_.-]+)=([^&#;\s"']*)`)
+// queryParam matches one name=value pair of a URL query string or of free
+// text ("password=…" in a driver's error message).
+var queryParam = regexp.MustCompile(`(^|[?&;,\s(])([A-Za-z0-9_.-]+)=([^&#;,\s"')]*)`)
 
 // urlPassword matches the password of URL user information
 // (scheme://user:password@host).
