@@ -107,7 +107,7 @@ func (e *env) confidential(t *testing.T, mod func(*ClientCreate)) (*Client, stri
 	t.Helper()
 	in := ClientCreate{Name: ptr("App"), ClientType: ptr(ClientConfidential),
 		RedirectURIs: ptr([]string{"https://app.example.test/cb"}),
-		Scopes: ptr([]string{"openid", "profile", "email", "offline_access"}),
+		Scopes:       ptr([]string{"openid", "profile", "email", "offline_access"}),
 		GrantTypes: ptr([]string{GrantAuthorizationCode, GrantRefreshToken,
 			GrantClientCredentials})}
 	if mod != nil {

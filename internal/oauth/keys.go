@@ -7,12 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
-	"database/sql"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
