@@ -10,6 +10,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Backup and restore tests use the PostgreSQL client tools.
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+# The deployment tests run the nginx sample in front of two instances.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
