@@ -1,0 +1,145 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// UserinfoEndpoint serves GET and POST /oauth2/userinfo (OpenID Connect
+// Core §5.3) for a user's bearer access token holding openid.
+func (p *Provider) UserinfoEndpoint(w http.ResponseWriter, r *http.Request) error {
+	raw, ok := bearerToken(r)
+	if !ok {
+		return bearerError(w, ErrInvalidToken("A bearer access token is required"))
+	}
+	c, _, err := p.verifyAccess(r.Context(), raw)
+	if errors.Is(err, errTokenInvalid) {
+		return bearerError(w, ErrInvalidToken("The access token is invalid or expired"))
+	}
+	if err != nil {
+		return err
+	}
+	scopes := strings.Fields(c.Scope)
+	if c.Subject == c.ClientID || !slices.Contains(scopes, ScopeOpenID) {
+		return bearerError(w, ErrInsufficientScope("The token lacks the openid scope"))
+	}
+	u, err := readUser(r.Context(), p.db, c.Subject)
+	if err != nil {
+		return err
+	}
+	if u == nil || !u.active {
+		return bearerError(w, ErrInvalidToken("The access token is invalid or expired"))
+	}
+	claims := u.scopeClaims(scopes)
+	claims["sub"] = u.ID
+	writeJSON(w, http.StatusOK, claims)
+	return nil
+}
+
+// bearerToken reads the access token from the Authorization header, or
+// from the access_token form member of a POST (RFC 6750 §2.2).
+func bearerToken(r *http.Request) (string, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, raw, ok := strings.Cut(h, " ")
+		raw = strings.TrimSpace(raw)
+		return raw, ok && strings.EqualFold(scheme, "Bearer") && raw != ""
+	}
+	if r.Method == http.MethodPost {
+		if form, err := readForm(r); err == nil && form.Get("access_token") != "" {
+			return form.Get("access_token"), true
+		}
+	}
+	return "", false
+}
+
+// bearerError sets the RFC 6750 challenge for e and returns it.
+func bearerError(w http.ResponseWriter, e *Error) error {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="cerberus", error="`+e.Code+`", `+
+		`error_description="`+e.Description+`"`)
+	return e
+}
+
+// JWKSEndpoint serves GET /oauth2/jwks.json: the published keys.
+func (p *Provider) JWKSEndpoint(w http.ResponseWriter, r *http.Request) error {
+	set, err := p.Keys.JWKS(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	return json.NewEncoder(w).Encode(set)
+}
+
+// Discovery is the provider metadata (OpenID Connect Discovery 1.0 and
+// RFC 8414).
+type Discovery struct {
+	Issuer                                 string   `json:"issuer"`
+	AuthorizationEndpoint                  string   `json:"authorization_endpoint"`
+	TokenEndpoint                          string   `json:"token_endpoint"`
+	UserinfoEndpoint                       string   `json:"userinfo_endpoint"`
+	JWKSURI                                string   `json:"jwks_uri"`
+	RevocationEndpoint                     string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	EndSessionEndpoint                     string   `json:"end_session_endpoint"`
+	ScopesSupported                        []string `json:"scopes_supported"`
+	ResponseTypesSupported                 []string `json:"response_types_supported"`
+	ResponseModesSupported                 []string `json:"response_modes_supported"`
+	GrantTypesSupported                    []string `json:"grant_types_supported"`
+	SubjectTypesSupported                  []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported       []string `json:"id_token_signing_alg_values_supported"`
+	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported"`
+	PromptValuesSupported                  []string `json:"prompt_values_supported"`
+	ACRValuesSupported                     []string `json:"acr_values_supported"`
+	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+}
+
+// Metadata returns the discovery document. It lists only what the
+// provider implements.
+func (p *Provider) Metadata() Discovery {
+	iss := p.cfg.Issuer
+	return Discovery{Issuer: iss,
+		AuthorizationEndpoint:  iss + "/oauth2/authorize",
+		TokenEndpoint:          iss + "/oauth2/token",
+		UserinfoEndpoint:       iss + "/oauth2/userinfo",
+		JWKSURI:                iss + "/oauth2/jwks.json",
+		RevocationEndpoint:     iss + "/oauth2/revoke",
+		IntrospectionEndpoint:  iss + "/oauth2/introspect",
+		EndSessionEndpoint:     iss + "/oauth2/logout",
+		ScopesSupported:        OIDCScopes,
+		ResponseTypesSupported: []string{"code"},
+		ResponseModesSupported: []string{ModeQuery, ModeFormPost},
+		GrantTypesSupported: []string{GrantAuthorizationCode, GrantRefreshToken,
+			GrantClientCredentials},
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{AlgEdDSA, AlgRS256},
+		CodeChallengeMethodsSupported:    []string{"S256"},
+		PromptValuesSupported:            []string{PromptNone, PromptLogin, PromptConsent},
+		ACRValuesSupported:               []string{ACRPassword, ACRMFA},
+		TokenEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost,
+			AuthNone},
+		RevocationEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost,
+			AuthNone},
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
+			"azp", "at_hash", "amr", "acr", "sid", "name", "given_name", "family_name",
+			"updated_at", "email", "email_verified", "phone_number", "phone_number_verified"},
+		AuthorizationResponseISSParameterSupported: true,
+	}
+}
+
+// DiscoveryEndpoint serves both well-known metadata paths.
+func (p *Provider) DiscoveryEndpoint(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	return json.NewEncoder(w).Encode(p.Metadata())
+}
