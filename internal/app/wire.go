@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/crypto"
+	"github.com/cerberus-iam/cerberus/internal/event"
 	"github.com/cerberus-iam/cerberus/internal/httpapi"
+	"github.com/cerberus-iam/cerberus/internal/identity"
 	"github.com/cerberus-iam/cerberus/internal/mail"
 	"github.com/cerberus-iam/cerberus/internal/ratelimit"
 )
@@ -20,6 +23,10 @@ type services struct {
 	limiters map[string]ratelimit.Limiter
 	outbox   *mail.Outbox
 	mailer   *mail.Worker
+	events   *event.Recorder
+	authz    *access.Authorizer
+	authn    *httpapi.Authenticator
+	identity *identity.Service
 }
 
 // wire builds the services, the routes and the HTTP pipeline.
@@ -55,6 +62,9 @@ func (s *server) buildServices(ctx context.Context) (*services, error) {
 		return nil, err
 	}
 	if err := s.buildMail(svc); err != nil {
+		return nil, err
+	}
+	if err := s.buildIdentity(ctx, svc); err != nil {
 		return nil, err
 	}
 	return svc, nil
@@ -121,6 +131,7 @@ func (s *server) buildLimiters(
 func (s *server) registerRoutes(rt *httpapi.Router, svc *services) {
 	health := &httpapi.Health{DB: s.db, Draining: &s.draining, Now: svc.now}
 	health.Register(rt)
+	s.registerIdentity(rt, svc)
 	if s.cfg.MetricsEnabled {
 		rt.HandleHTTP(http.MethodGet, "/metrics", s.metrics.Handler(),
 			httpapi.Limit(httpapi.LimitNone))

@@ -1,0 +1,30 @@
+package identity
+
+import (
+	"time"
+
+	"github.com/cerberus-iam/cerberus/internal/db"
+)
+
+// Timestamp is a time that encodes in JSON as RFC 3339 UTC with
+// milliseconds (2025-03-01T09:30:00.000Z), the form of every /v1 answer.
+type Timestamp time.Time
+
+// MarshalJSON writes the quoted timestamp.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + db.FormatTime(time.Time(t)) + `"`), nil
+}
+
+// Time returns t as a time.Time.
+func (t Timestamp) Time() time.Time { return time.Time(t) }
+
+func stamp(t time.Time) Timestamp { return Timestamp(t) }
+
+// stampPtr maps a nullable time; nil encodes as null.
+func stampPtr(t *time.Time) *Timestamp {
+	if t == nil {
+		return nil
+	}
+	v := Timestamp(*t)
+	return &v
+}
