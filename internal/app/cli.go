@@ -56,6 +56,7 @@ func commands() map[string]command {
 		"healthcheck": healthcheckCommand,
 		"secrets":     secretsCommand,
 		"version":     versionCommand,
+		"keys":        keysCommand,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/cerberus-iam/cerberus/internal/httpapi"
 	"github.com/cerberus-iam/cerberus/internal/identity"
 	"github.com/cerberus-iam/cerberus/internal/mail"
+	"github.com/cerberus-iam/cerberus/internal/oauth"
 	"github.com/cerberus-iam/cerberus/internal/ratelimit"
 )
 
@@ -27,6 +28,7 @@ type services struct {
 	authz    *access.Authorizer
 	authn    *httpapi.Authenticator
 	identity *identity.Service
+	oauth    *oauth.Provider
 }
 
 // wire builds the services, the routes and the HTTP pipeline.
@@ -65,6 +67,9 @@ func (s *server) buildServices(ctx context.Context) (*services, error) {
 		return nil, err
 	}
 	if err := s.buildIdentity(ctx, svc); err != nil {
+		return nil, err
+	}
+	if err := s.buildOAuth(ctx, svc); err != nil {
 		return nil, err
 	}
 	return svc, nil
@@ -130,6 +135,7 @@ func (s *server) buildLimiters(
 // registerRoutes adds every route of the server.
 func (s *server) registerRoutes(rt *httpapi.Router, svc *services) {
 	health := &httpapi.Health{DB: s.db, Draining: &s.draining, Now: svc.now}
+	s.registerOAuth(rt, svc, health)
 	health.Register(rt)
 	s.registerIdentity(rt, svc)
 	if s.cfg.MetricsEnabled {
