@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/cerberus-iam/cerberus/internal/crypto"
+	"github.com/cerberus-iam/cerberus/internal/db"
+)
+
+// Client is an OAuth client written straight into a server's database.
+type Client struct {
+	OrganisationID string
+	ClientID       string
+	Secret         string
+}
+
+// SeedClient creates an organisation and, in it, a confidential client
+// allowed the client_credentials grant with client_secret_basic and
+// introspection. It writes the rows of the schema directly, so tests of
+// the operational tooling do not depend on the admin API.
+func SeedClient(t testing.TB, databaseURL string) Client {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, databaseURL, db.Options{})
+	if err != nil {
+		t.Fatalf("seed client: open database: %v", err)
+	}
+	defer d.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	c := Client{OrganisationID: db.NewID(), ClientID: "ops-" + db.NewID(),
+		Secret: crypto.NewToken()}
+	slug := "ops-" + c.OrganisationID[len(c.OrganisationID)-12:]
+	err = d.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO organisations
+			(id, slug, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
+			c.OrganisationID, slug, "Operations test", now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients (id, organisation_id,
+			client_id, secret_hash, name, client_type, grant_types, scopes,
+			token_endpoint_auth_method, introspect, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 'Operations test', 'confidential',
+			'["client_credentials"]', '[]', 'client_secret_basic', TRUE, $5, $5)`,
+			db.NewID(), c.OrganisationID, c.ClientID, crypto.HashToken(c.Secret), now)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("seed client: %v", err)
+	}
+	return c
+}
