@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/access"
+	"github.com/cerberus-iam/cerberus/internal/crypto"
 	"github.com/cerberus-iam/cerberus/internal/event"
 	"github.com/cerberus-iam/cerberus/internal/httpapi"
 	"github.com/cerberus-iam/cerberus/internal/oauth"
+	"github.com/cerberus-iam/cerberus/internal/web"
 )
 
 // newProvider builds the OAuth provider of the configuration.
@@ -46,8 +48,8 @@ func (s *server) buildOAuth(ctx context.Context, svc *services) error {
 	return nil
 }
 
-// registerOAuth adds the protocol endpoints, client administration and
-// the consent self-service routes.
+// registerOAuth adds the protocol endpoints, the hosted pages, client
+// administration and the consent self-service routes.
 func (s *server) registerOAuth(rt *httpapi.Router, svc *services, health *httpapi.Health) {
 	p := svc.oauth
 	health.SigningKeys = p.Keys.Check
@@ -66,6 +68,11 @@ func (s *server) registerOAuth(rt *httpapi.Router, svc *services, health *httpap
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		rt.Handle(m, "/oauth2/userinfo", p.UserinfoEndpoint, o, httpapi.Auth("bearer", nil))
 	}
+	pages := &web.Pages{Identity: svc.identity, OAuth: p, Ring: svc.keys,
+		FormKey: crypto.DeriveKey(s.cfg.SecretKey, crypto.InfoForm), Issuer: s.cfg.IssuerURL,
+		AdminOrigin: s.cfg.AdminWebOrigin, LoginUIURL: s.cfg.LoginUIURL,
+		SecureCookies: s.cfg.SessionCookieSecure, Now: svc.now}
+	pages.Register(rt)
 	(&httpapi.ClientsAPI{Provider: p, Auth: svc.authn}).Register(rt)
 	(&httpapi.ConsentsAPI{Provider: p, Auth: svc.authn}).Register(rt)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,7 +37,22 @@ func (a *ClientsAPI) Register(rt *Router) {
 // clientWithSecret is a client answer that shows its secret once.
 type clientWithSecret struct {
 	oauth.Client
-	ClientSecret string `json:"clientSecret,omitempty"`
+	ClientSecret string
+}
+
+// MarshalJSON writes the client with clientSecret added when there is one.
+func (c clientWithSecret) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(c.Client)
+	if err != nil || c.ClientSecret == "" {
+		return b, err
+	}
+	secret, err := json.Marshal(c.ClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	// b is a JSON object: insert the member before its closing brace.
+	out := append(b[:len(b)-1:len(b)-1], `,"clientSecret":`...)
+	return append(append(out, secret...), '}'), nil
 }
 
 func (a *ClientsAPI) create(w http.ResponseWriter, r *http.Request) error {

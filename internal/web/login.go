@@ -1,0 +1,258 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+
+	"github.com/cerberus-iam/cerberus/internal/access"
+	"github.com/cerberus-iam/cerberus/internal/apperr"
+	"github.com/cerberus-iam/cerberus/internal/httpapi"
+	"github.com/cerberus-iam/cerberus/internal/identity"
+	"github.com/cerberus-iam/cerberus/internal/oauth"
+)
+
+// session returns the principal of the request's session cookie, or nil
+// when there is none or it is no longer valid (its cookie is then
+// cleared).
+func (p *Pages) session(w http.ResponseWriter, r *http.Request) (*access.Principal, error) {
+	pr, err := p.Identity.AuthenticateSession(w, r)
+	if apperr.Is(err, apperr.Unauthorized) {
+		return nil, nil
+	}
+	return pr, err
+}
+
+// fullSession is session without restricted (enrollment) sessions.
+func (p *Pages) fullSession(w http.ResponseWriter, r *http.Request) (*access.Principal,
+	error) {
+	pr, err := p.session(w, r)
+	if pr != nil && pr.Restricted {
+		return nil, err
+	}
+	return pr, err
+}
+
+// brand returns the branding of the flow a target continues.
+func (p *Pages) brand(ctx context.Context, target string) oauth.Branding {
+	b, _, err := p.OAuth.BrandingFor(ctx, target)
+	if err != nil {
+		return oauth.Branding{}
+	}
+	return b
+}
+
+// target returns where the login page may send the user: a resume URL of
+// this server, one of the organisation's allowedCallbackUrls (orgID known
+// after sign-in), or else ADMIN_WEB_ORIGIN.
+func (p *Pages) target(ctx context.Context, raw, orgID string) string {
+	if p.OAuth.IsResumeURL(raw) {
+		return raw
+	}
+	if orgID != "" && raw != "" {
+		if ok, err := p.OAuth.AllowedCallback(ctx, orgID, raw); err == nil && ok {
+			return raw
+		}
+	}
+	return p.AdminOrigin
+}
+
+func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if p.LoginUIURL != "" {
+		http.Redirect(w, r, p.LoginUIURL+"?"+q.Encode(), http.StatusFound)
+		return nil
+	}
+	raw := q.Get("redirect_uri")
+	if q.Get("prompt") != oauth.PromptLogin {
+		pr, err := p.fullSession(w, r)
+		if err != nil {
+			return err
+		}
+		if pr != nil {
+			http.Redirect(w, r, p.target(r.Context(), raw, pr.OrganisationID),
+				http.StatusSeeOther)
+			return nil
+		}
+	}
+	p.render(w, r, http.StatusOK, "login", view{Title: "Sign in",
+		Brand: p.brand(r.Context(), raw), CSRF: p.formToken(w, r), Target: raw,
+		Email: q.Get("login_hint")})
+	return nil
+}
+
+func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, "The form cannot be read")
+	}
+	if err := p.checkFormToken(r); err != nil {
+		return err
+	}
+	raw, email := r.PostForm.Get("redirect_uri"), r.PostForm.Get("email")
+	res, err := p.Identity.Login(r.Context(), identity.LoginInput{Email: email,
+		Password: r.PostForm.Get("password"), IP: httpapi.ClientIP(r.Context()),
+		UserAgent: r.UserAgent(), PreviousSessionToken: p.Identity.Cookies().SessionToken(r)})
+	if err != nil {
+		return p.loginFailed(w, r, err, raw, email)
+	}
+	switch {
+	case res.MFARequired:
+		if err := p.setMFAState(w, mfaState{UserID: res.UserID, Target: raw}); err != nil {
+			return err
+		}
+		p.renderMFA(w, r, http.StatusOK, raw, "")
+		return nil
+	case res.EnrollmentRequired:
+		p.Identity.Cookies().SetSessionCookie(w, res.SessionToken, res.Session.MaxAge())
+		http.Redirect(w, r, "/auth/mfa/setup?"+url.Values{"redirect_uri": {raw}}.Encode(),
+			http.StatusSeeOther)
+		return nil
+	}
+	p.Identity.Cookies().SetSessionCookie(w, res.SessionToken, res.Session.MaxAge())
+	http.Redirect(w, r, p.target(r.Context(), raw, res.Session.OrganisationID),
+		http.StatusSeeOther)
+	return nil
+}
+
+// loginFailed shows the form again with the refusal, or answers an
+// unexpected error.
+func (p *Pages) loginFailed(w http.ResponseWriter, r *http.Request, err error, raw,
+	email string) error {
+	ae := apperr.As(err)
+	if ae == nil || ae.Kind == apperr.Unavailable {
+		return err
+	}
+	status := kindStatus[ae.Kind]
+	p.render(w, r, status, "login", view{Title: "Sign in", Brand: p.brand(r.Context(), raw),
+		CSRF: p.formToken(w, r), Target: raw, Email: email, Error: ae.Detail})
+	return nil
+}
+
+func (p *Pages) renderMFA(w http.ResponseWriter, r *http.Request, status int, raw,
+	msg string) {
+	p.render(w, r, status, "mfa", view{Title: "Two-step verification",
+		Brand: p.brand(r.Context(), raw), CSRF: p.formToken(w, r), Error: msg})
+}
+
+func (p *Pages) mfaForm(w http.ResponseWriter, r *http.Request) error {
+	st, ok := p.mfaStateOf(r)
+	if !ok {
+		http.Redirect(w, r, "/auth/login", http.StatusSeeOther)
+		return nil
+	}
+	p.renderMFA(w, r, http.StatusOK, st.Target, "")
+	return nil
+}
+
+func (p *Pages) mfa(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, "The form cannot be read")
+	}
+	if err := p.checkFormToken(r); err != nil {
+		return err
+	}
+	st, ok := p.mfaStateOf(r)
+	if !ok {
+		p.render(w, r, http.StatusUnauthorized, "login", view{Title: "Sign in",
+			CSRF: p.formToken(w, r), Error: "Your sign-in expired. Please sign in again."})
+		return nil
+	}
+	res, err := p.Identity.LoginSecondFactor(r.Context(), st.UserID, r.PostForm.Get("code"),
+		httpapi.ClientIP(r.Context()), r.UserAgent())
+	if err != nil {
+		ae := apperr.As(err)
+		if ae == nil || ae.Kind == apperr.Unavailable {
+			return err
+		}
+		p.renderMFA(w, r, kindStatus[ae.Kind], st.Target, ae.Detail)
+		return nil
+	}
+	p.clearMFAState(w)
+	p.Identity.Cookies().SetSessionCookie(w, res.SessionToken, res.Session.MaxAge())
+	http.Redirect(w, r, p.target(r.Context(), st.Target, res.Session.OrganisationID),
+		http.StatusSeeOther)
+	return nil
+}
+
+// setupSession returns the session that may enroll: restricted or full.
+func (p *Pages) setupSession(w http.ResponseWriter, r *http.Request) (*access.Principal,
+	error) {
+	pr, err := p.session(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if pr == nil {
+		return nil, apperr.New(apperr.Unauthorized, "Sign in first")
+	}
+	return pr, nil
+}
+
+func (p *Pages) setupForm(w http.ResponseWriter, r *http.Request) error {
+	pr, err := p.setupSession(w, r)
+	if err != nil {
+		return err
+	}
+	raw := r.URL.Query().Get("redirect_uri")
+	return p.renderSetup(w, r, pr, raw, "")
+}
+
+func (p *Pages) renderSetup(w http.ResponseWriter, r *http.Request, pr *access.Principal,
+	raw, msg string) error {
+	setup, err := p.Identity.BeginTOTP(r.Context(), pr.OrganisationID, pr.UserID)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusBadRequest
+	}
+	p.render(w, r, status, "setup", view{Title: "Set up two-step verification",
+		Brand: p.brand(r.Context(), raw), CSRF: p.Identity.CSRFToken(pr.SessionID),
+		Target: raw, Secret: setup.Secret, URI: setup.URI, QR: setup.DataURL, Error: msg})
+	return nil
+}
+
+func (p *Pages) setup(w http.ResponseWriter, r *http.Request) error {
+	pr, err := p.setupSession(w, r)
+	if err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, "The form cannot be read")
+	}
+	if err := p.checkSessionToken(r, pr.SessionID); err != nil {
+		return err
+	}
+	raw := r.PostForm.Get("redirect_uri")
+	act, err := p.Identity.ConfirmTOTP(r.Context(), pr.OrganisationID, pr.UserID,
+		pr.SessionID, r.PostForm.Get("code"))
+	if ae := apperr.As(err); ae != nil && ae.Kind == apperr.Invalid {
+		return p.renderSetup(w, r, pr, raw, ae.Detail)
+	}
+	if err != nil {
+		return err
+	}
+	if act.Promoted {
+		p.Identity.Cookies().SetSessionCookie(w, act.SessionToken, act.Session.MaxAge())
+	}
+	p.render(w, r, http.StatusOK, "setup", view{Title: "Backup codes",
+		Brand: p.brand(r.Context(), raw), Codes: act.BackupCodes,
+		Target: p.target(r.Context(), raw, pr.OrganisationID)})
+	return nil
+}
+
+var hexColor = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
+
+// brandCSS serves the organisation's primary colour as a stylesheet, so
+// the pages need no inline style.
+func (p *Pages) brandCSS(w http.ResponseWriter, r *http.Request) error {
+	c := r.URL.Query().Get("c")
+	if !hexColor.MatchString(c) {
+		c = "#3b4cca"
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, err := w.Write([]byte(":root { --primary: " + c + "; }\n"))
+	return err
+}
