@@ -203,7 +203,7 @@ func (o *oauthEnv) signIn(b *browser, authURL string) *url.URL {
 		case strings.Contains(next, "/auth/login"):
 			resp, _ = b.post(o.s.URL+"/auth/login", url.Values{
 				"_csrf": {field(o.t, csrfField, page)}, "email": {o.email},
-				"password": {o.password},
+				"password":     {o.password},
 				"redirect_uri": {mustQuery(next).Get("redirect_uri")}})
 			next = location(o.t, o.s, resp)
 		case strings.Contains(next, "/oauth2/consent"):

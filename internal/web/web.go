@@ -141,7 +141,7 @@ var kindStatus = map[apperr.Kind]int{
 	apperr.Invalid: http.StatusBadRequest, apperr.Unauthorized: http.StatusUnauthorized,
 	apperr.Forbidden: http.StatusForbidden, apperr.NotFound: http.StatusNotFound,
 	apperr.Conflict: http.StatusConflict, apperr.Unprocessable: http.StatusUnprocessableEntity,
-	apperr.TooLarge: http.StatusRequestEntityTooLarge,
+	apperr.TooLarge:    http.StatusRequestEntityTooLarge,
 	apperr.RateLimited: http.StatusTooManyRequests, apperr.Unavailable: http.StatusServiceUnavailable,
 }
 
