@@ -15,8 +15,10 @@ import (
 const preflightUsage = `Usage: cerberus preflight [--json]
 
 Runs the production checklist against the configuration (environment and
-./.env) and prints one row per check: PASS, WARN or FAIL, with the fix.
-Exits 1 when any check fails.
+./.env) and the live system: the database (reachable, encrypted, schema
+current, signing keys, MFA on every Owner/Admin, password policies) and the
+mail server (reachable with TLS). Prints one row per check: PASS, WARN or
+FAIL, with the fix. Exits 1 when any check fails.
 
   --json   print the rows as a JSON array instead of a table
 `
@@ -27,7 +29,7 @@ var preflightCommand = command{
 	run:     runPreflight,
 }
 
-func runPreflight(_ context.Context, e *Env, args []string) int {
+func runPreflight(ctx context.Context, e *Env, args []string) int {
 	fs := flag.NewFlagSet("preflight", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "JSON output")
 	if code := parseFlags(fs, e, preflightUsage, args); code >= 0 {
@@ -42,6 +44,7 @@ func runPreflight(_ context.Context, e *Env, args []string) int {
 		return ExitFailure
 	}
 	checks := config.Checks(cfg, problems, warnings)
+	checks = append(checks, liveChecks(ctx, cfg, defaultLiveOptions())...)
 	if *asJSON {
 		err = writeChecksJSON(e.Stdout, checks)
 	} else {

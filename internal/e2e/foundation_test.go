@@ -165,8 +165,9 @@ func TestProductionRefusesInsecureSettings(t *testing.T) {
 
 func TestPreflightPassesSoundConfiguration(t *testing.T) {
 	dir := t.TempDir()
-	writeEnvFile(t, dir, productionEnv(dbtest.PostgresURL()))
-	code, out := e2e.Run(t, dir, nil, "preflight")
+	env, process := livePreflightEnv(t)
+	writeEnvFile(t, dir, env)
+	code, out := e2e.Run(t, dir, process, "preflight")
 	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "PASS") {
 		t.Fatalf("preflight exit %d:\n%s", code, out)
 	}
