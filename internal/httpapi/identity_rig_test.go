@@ -245,7 +245,7 @@ func (r *idRig) onboard(org, email string) *account {
 	return &account{client: c, email: identity.NormalizeEmail(email),
 		password: goodPassword, userID: a.obj("user")["id"].(string),
 		orgID: a.obj("organisation")["id"].(string),
-		slug: a.obj("organisation")["slug"].(string)}
+		slug:  a.obj("organisation")["slug"].(string)}
 }
 
 // login signs a fresh client in.
