@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"serve":       serveCommand,
 		"migrate":     migrateCommand,
 		"preflight":   preflightCommand,
+		"verify":      verifyCommand,
 		"healthcheck": healthcheckCommand,
 		"secrets":     secretsCommand,
 		"version":     versionCommand,
