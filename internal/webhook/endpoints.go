@@ -232,4 +232,3 @@ func (s *Service) record(ctx context.Context, q db.Querier, typ string, e *Endpo
 	}
 	return s.events.Record(ctx, q, ev)
 }
-
