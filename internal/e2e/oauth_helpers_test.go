@@ -38,10 +38,10 @@ const ownerPassword = "Correct-Horse-42!"
 func newOAuthEnv(t *testing.T, engine db.Engine, env map[string]string) *oauthEnv {
 	t.Helper()
 	s := e2e.Start(t, e2e.Options{Engine: engine, Env: env})
-	return onboard(t, s, "Acme "+randomWord())
+	return oauthOnboard(t, s, "Acme "+oauthWord())
 }
 
-func randomWord() string {
+func oauthWord() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -49,11 +49,11 @@ func randomWord() string {
 
 // onboard creates an organisation and its owner on s and keeps the
 // owner's session for the admin API.
-func onboard(t *testing.T, s *e2e.Server, org string) *oauthEnv {
+func oauthOnboard(t *testing.T, s *e2e.Server, org string) *oauthEnv {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	o := &oauthEnv{t: t, s: s, admin: &http.Client{Jar: jar},
-		email: strings.ToLower(randomWord()) + "@owner.test", password: ownerPassword}
+		email: strings.ToLower(oauthWord()) + "@owner.test", password: ownerPassword}
 	o.email = strings.ReplaceAll(strings.ReplaceAll(o.email, "-", "x"), "_", "y")
 	resp, body := o.call(http.MethodPost, "/v1/auth/onboard", map[string]any{
 		"organisationName": org, "email": o.email, "firstName": "Ada",
@@ -94,7 +94,7 @@ func (o *oauthEnv) call(method, path string, body any) (*http.Response, map[stri
 }
 
 // client is a registered OAuth client.
-type client struct {
+type rpClient struct {
 	ID, ClientID, Secret, Redirect string
 }
 
@@ -102,7 +102,7 @@ const rpRedirect = "http://127.0.0.1:9/cb"
 
 // createClient registers a client through the admin API; extra overrides
 // the defaults of a confidential code+refresh client.
-func (o *oauthEnv) createClient(extra map[string]any) client {
+func (o *oauthEnv) createClient(extra map[string]any) rpClient {
 	o.t.Helper()
 	body := map[string]any{"name": "Relying party", "clientType": "confidential",
 		"redirectUris":           []string{rpRedirect},
@@ -116,26 +116,26 @@ func (o *oauthEnv) createClient(extra map[string]any) client {
 	if resp.StatusCode != http.StatusCreated {
 		o.t.Fatalf("create client: %d %v", resp.StatusCode, out)
 	}
-	c := client{ID: out["id"].(string), ClientID: out["clientId"].(string), Redirect: rpRedirect}
+	c := rpClient{ID: out["id"].(string), ClientID: out["clientId"].(string), Redirect: rpRedirect}
 	c.Secret, _ = out["clientSecret"].(string)
 	return c
 }
 
 // browser is a cookie-keeping HTTP client that does not follow redirects.
-type browser struct {
+type pageBrowser struct {
 	t *testing.T
 	c *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newPageBrowser(t *testing.T) *pageBrowser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, c: &http.Client{Jar: jar,
+	return &pageBrowser{t: t, c: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}}}
 }
 
-func (b *browser) do(req *http.Request) (*http.Response, string) {
+func (b *pageBrowser) do(req *http.Request) (*http.Response, string) {
 	b.t.Helper()
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -146,13 +146,13 @@ func (b *browser) do(req *http.Request) (*http.Response, string) {
 	return resp, string(body)
 }
 
-func (b *browser) get(u string) (*http.Response, string) {
+func (b *pageBrowser) get(u string) (*http.Response, string) {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	return b.do(req)
 }
 
-func (b *browser) post(u string, form url.Values) (*http.Response, string) {
+func (b *pageBrowser) post(u string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -164,7 +164,7 @@ var (
 	requestIDField = regexp.MustCompile(`name="request_id" value="([^"]+)"`)
 )
 
-func field(t *testing.T, re *regexp.Regexp, page string) string {
+func formField(t *testing.T, re *regexp.Regexp, page string) string {
 	t.Helper()
 	m := re.FindStringSubmatch(page)
 	if m == nil {
@@ -174,7 +174,7 @@ func field(t *testing.T, re *regexp.Regexp, page string) string {
 }
 
 // location resolves the Location of a redirect against the server.
-func location(t *testing.T, s *e2e.Server, resp *http.Response) string {
+func redirectOf(t *testing.T, s *e2e.Server, resp *http.Response) string {
 	t.Helper()
 	loc := resp.Header.Get("Location")
 	if loc == "" {
@@ -188,7 +188,7 @@ func location(t *testing.T, s *e2e.Server, resp *http.Response) string {
 
 // signIn drives a browser from an authorization URL through the hosted
 // login and consent pages to the client's redirect URI and returns it.
-func (o *oauthEnv) signIn(b *browser, authURL string) *url.URL {
+func (o *oauthEnv) signIn(b *pageBrowser, authURL string) *url.URL {
 	o.t.Helper()
 	next := authURL
 	for range 10 {
@@ -199,18 +199,18 @@ func (o *oauthEnv) signIn(b *browser, authURL string) *url.URL {
 		resp, page := b.get(next)
 		switch {
 		case resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther:
-			next = location(o.t, o.s, resp)
+			next = redirectOf(o.t, o.s, resp)
 		case strings.Contains(next, "/auth/login"):
 			resp, _ = b.post(o.s.URL+"/auth/login", url.Values{
-				"_csrf": {field(o.t, csrfField, page)}, "email": {o.email},
+				"_csrf": {formField(o.t, csrfField, page)}, "email": {o.email},
 				"password":     {o.password},
-				"redirect_uri": {mustQuery(next).Get("redirect_uri")}})
-			next = location(o.t, o.s, resp)
+				"redirect_uri": {queryOf(next).Get("redirect_uri")}})
+			next = redirectOf(o.t, o.s, resp)
 		case strings.Contains(next, "/oauth2/consent"):
 			resp, _ = b.post(o.s.URL+"/oauth2/consent", url.Values{
-				"_csrf":      {field(o.t, csrfField, page)},
-				"request_id": {field(o.t, requestIDField, page)}, "decision": {"allow"}})
-			next = location(o.t, o.s, resp)
+				"_csrf":      {formField(o.t, csrfField, page)},
+				"request_id": {formField(o.t, requestIDField, page)}, "decision": {"allow"}})
+			next = redirectOf(o.t, o.s, resp)
 		default:
 			o.t.Fatalf("unexpected page %s (%d):\n%s", next, resp.StatusCode, page)
 		}
@@ -219,7 +219,7 @@ func (o *oauthEnv) signIn(b *browser, authURL string) *url.URL {
 	return nil
 }
 
-func mustQuery(u string) url.Values {
+func queryOf(u string) url.Values {
 	p, _ := url.Parse(u)
 	return p.Query()
 }
@@ -232,7 +232,7 @@ type relyingParty struct {
 	verifier *oidc.IDTokenVerifier
 }
 
-func newRelyingParty(t *testing.T, s *e2e.Server, c client, alg string) *relyingParty {
+func newRelyingParty(t *testing.T, s *e2e.Server, c rpClient, alg string) *relyingParty {
 	t.Helper()
 	p, err := oidc.NewProvider(context.Background(), s.URL)
 	if err != nil {

@@ -31,9 +31,9 @@ func TestRelyingPartyFullFlow(t *testing.T) {
 	}
 }
 
-func runRelyingParty(t *testing.T, o *oauthEnv, c client, rp *relyingParty) {
+func runRelyingParty(t *testing.T, o *oauthEnv, c rpClient, rp *relyingParty) {
 	ctx := context.Background()
-	b := newBrowser(t)
+	b := newPageBrowser(t)
 	verifier := oauth2.GenerateVerifier()
 	authURL := rp.config.AuthCodeURL("st-123", oauth2.S256ChallengeOption(verifier),
 		oidc.Nonce("n-456"))
@@ -74,15 +74,15 @@ func runRelyingParty(t *testing.T, o *oauthEnv, c client, rp *relyingParty) {
 		t.Fatalf("refresh: %v", err)
 	}
 
-	if active := introspect(t, o, c, fresh.AccessToken); active["active"] != true ||
+	if active := introspectAs(t, o, c, fresh.AccessToken); active["active"] != true ||
 		active["username"] != o.email {
 		t.Fatalf("introspect access token: %v", active)
 	}
-	if rt := introspect(t, o, c, fresh.RefreshToken); rt["token_type"] != "refresh_token" {
+	if rt := introspectAs(t, o, c, fresh.RefreshToken); rt["token_type"] != "refresh_token" {
 		t.Fatalf("introspect refresh token: %v", rt)
 	}
-	revoke(t, o, c, fresh.AccessToken)
-	if got := introspect(t, o, c, fresh.AccessToken); got["active"] != false {
+	revokeAs(t, o, c, fresh.AccessToken)
+	if got := introspectAs(t, o, c, fresh.AccessToken); got["active"] != false {
 		t.Fatalf("revoked token still active: %v", got)
 	}
 
@@ -101,30 +101,30 @@ func runRelyingParty(t *testing.T, o *oauthEnv, c client, rp *relyingParty) {
 }
 
 // introspect calls the introspection endpoint as c.
-func introspect(t *testing.T, o *oauthEnv, c client, token string) map[string]any {
+func introspectAs(t *testing.T, o *oauthEnv, c rpClient, token string) map[string]any {
 	t.Helper()
-	return clientPost(t, o, c, "/oauth2/introspect", url.Values{"token": {token}})
+	return clientForm(t, o, c, "/oauth2/introspect", url.Values{"token": {token}})
 }
 
-func revoke(t *testing.T, o *oauthEnv, c client, token string) {
+func revokeAs(t *testing.T, o *oauthEnv, c rpClient, token string) {
 	t.Helper()
-	if got := clientPost(t, o, c, "/oauth2/revoke", url.Values{"token": {token}}); len(got) != 0 {
+	if got := clientForm(t, o, c, "/oauth2/revoke", url.Values{"token": {token}}); len(got) != 0 {
 		t.Fatalf("revoke answered %v", got)
 	}
 }
 
 // clientPost posts a form with Basic client authentication and decodes the
 // JSON answer, failing on a status other than 200.
-func clientPost(t *testing.T, o *oauthEnv, c client, path string, form url.Values) map[string]any {
+func clientForm(t *testing.T, o *oauthEnv, c rpClient, path string, form url.Values) map[string]any {
 	t.Helper()
-	st, body := clientPostStatus(t, o, c, path, form)
+	st, body := clientFormStatus(t, o, c, path, form)
 	if st != http.StatusOK {
 		t.Fatalf("%s: %d %v", path, st, body)
 	}
 	return body
 }
 
-func clientPostStatus(t *testing.T, o *oauthEnv, c client, path string,
+func clientFormStatus(t *testing.T, o *oauthEnv, c rpClient, path string,
 	form url.Values) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, o.s.URL+path, strings.NewReader(form.Encode()))

@@ -65,6 +65,8 @@ type ConsentView struct {
 	TosURI     string
 	Scopes     []ScopeDescription
 	Branding   Branding
+	// RedirectOrigin is the origin of the client's redirect URI.
+	RedirectOrigin string
 }
 
 // ConsentPage returns the view of a pending request for the session's
@@ -89,7 +91,7 @@ func (p *Provider) ConsentPage(ctx context.Context, requestID string,
 	c := req.client
 	return &ConsentView{RequestID: req.ID, ClientName: c.Name, LogoURI: deref(c.LogoURI),
 		PolicyURI: deref(c.PolicyURI), TosURI: deref(c.TosURI), Scopes: scopes,
-		Branding: b}, nil, nil
+		Branding: b, RedirectOrigin: origin(req.params.RedirectURI)}, nil, nil
 }
 
 func deref(s *string) string {

@@ -31,21 +31,42 @@ func (p *Provider) AllowedCallback(ctx context.Context, orgID, target string) (b
 	return slices.Contains(urls, target), nil
 }
 
-// BrandingFor returns the branding of the organisation whose client a
-// resume URL belongs to; ok is false when the URL names no pending
-// request.
-func (p *Provider) BrandingFor(ctx context.Context, target string) (Branding, bool, error) {
+// Flow describes the authorization request a hosted page continues.
+type Flow struct {
+	Branding Branding
+	// RedirectOrigin is the origin of the client's redirect URI: the pages
+	// of the flow allow it in their CSP form-action, because the browser
+	// applies form-action to the redirects that follow a form submission.
+	RedirectOrigin string
+}
+
+// FlowFor returns the flow of a resume URL; the zero Flow when the URL
+// names no pending request.
+func (p *Provider) FlowFor(ctx context.Context, target string) (Flow, error) {
 	if !p.IsResumeURL(target) {
-		return Branding{}, false, nil
+		return Flow{}, nil
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return Branding{}, false, nil
+		return Flow{}, nil
 	}
 	req, err := p.loadRequest(ctx, u.Query().Get("request_id"))
 	if err != nil || req == nil || req.client == nil {
-		return Branding{}, false, err
+		return Flow{}, err
 	}
 	b, err := p.Branding(ctx, req.client.OrganisationID)
-	return b, err == nil, err
+	if err != nil {
+		return Flow{}, err
+	}
+	return Flow{Branding: b, RedirectOrigin: origin(req.params.RedirectURI)}, nil
+}
+
+// origin returns scheme://host of uri, or "" for a URI without host
+// (private-use schemes are not origins a CSP can name).
+func origin(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

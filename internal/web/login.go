@@ -34,13 +34,22 @@ func (p *Pages) fullSession(w http.ResponseWriter, r *http.Request) (*access.Pri
 	return pr, err
 }
 
-// brand returns the branding of the flow a target continues.
-func (p *Pages) brand(ctx context.Context, target string) oauth.Branding {
-	b, _, err := p.OAuth.BrandingFor(ctx, target)
+// flow returns the authorization flow a target continues (zero when none
+// or unreadable: the page then shows without branding).
+func (p *Pages) flow(ctx context.Context, target string) oauth.Flow {
+	f, err := p.OAuth.FlowFor(ctx, target)
 	if err != nil {
-		return oauth.Branding{}
+		return oauth.Flow{}
 	}
-	return b
+	return f
+}
+
+// flowView starts the view of a page that continues the flow of target:
+// its branding and the client's redirect origin for form-action.
+func (p *Pages) flowView(ctx context.Context, title, target string) view {
+	f := p.flow(ctx, target)
+	return view{Title: title, Brand: f.Branding, FormOrigin: f.RedirectOrigin,
+		Target: target}
 }
 
 // target returns where the login page may send the user: a resume URL of
@@ -76,9 +85,9 @@ func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	p.render(w, r, http.StatusOK, "login", view{Title: "Sign in",
-		Brand: p.brand(r.Context(), raw), CSRF: p.formToken(w, r), Target: raw,
-		Email: q.Get("login_hint")})
+	v := p.flowView(r.Context(), "Sign in", raw)
+	v.CSRF, v.Email = p.formToken(w, r), q.Get("login_hint")
+	p.render(w, r, http.StatusOK, "login", v)
 	return nil
 }
 
@@ -124,15 +133,17 @@ func (p *Pages) loginFailed(w http.ResponseWriter, r *http.Request, err error, r
 		return err
 	}
 	status := kindStatus[ae.Kind]
-	p.render(w, r, status, "login", view{Title: "Sign in", Brand: p.brand(r.Context(), raw),
-		CSRF: p.formToken(w, r), Target: raw, Email: email, Error: ae.Detail})
+	v := p.flowView(r.Context(), "Sign in", raw)
+	v.CSRF, v.Email, v.Error = p.formToken(w, r), email, ae.Detail
+	p.render(w, r, status, "login", v)
 	return nil
 }
 
 func (p *Pages) renderMFA(w http.ResponseWriter, r *http.Request, status int, raw,
 	msg string) {
-	p.render(w, r, status, "mfa", view{Title: "Two-step verification",
-		Brand: p.brand(r.Context(), raw), CSRF: p.formToken(w, r), Error: msg})
+	v := p.flowView(r.Context(), "Two-step verification", raw)
+	v.CSRF, v.Error = p.formToken(w, r), msg
+	p.render(w, r, status, "mfa", v)
 }
 
 func (p *Pages) mfaForm(w http.ResponseWriter, r *http.Request) error {
@@ -207,9 +218,10 @@ func (p *Pages) renderSetup(w http.ResponseWriter, r *http.Request, pr *access.P
 	if msg != "" {
 		status = http.StatusBadRequest
 	}
-	p.render(w, r, status, "setup", view{Title: "Set up two-step verification",
-		Brand: p.brand(r.Context(), raw), CSRF: p.Identity.CSRFToken(pr.SessionID),
-		Target: raw, Secret: setup.Secret, URI: setup.URI, QR: setup.DataURL, Error: msg})
+	v := p.flowView(r.Context(), "Set up two-step verification", raw)
+	v.CSRF, v.Error = p.Identity.CSRFToken(pr.SessionID), msg
+	v.Secret, v.URI, v.QR = setup.Secret, setup.URI, setup.DataURL
+	p.render(w, r, status, "setup", v)
 	return nil
 }
 
@@ -236,9 +248,9 @@ func (p *Pages) setup(w http.ResponseWriter, r *http.Request) error {
 	if act.Promoted {
 		p.Identity.Cookies().SetSessionCookie(w, act.SessionToken, act.Session.MaxAge())
 	}
-	p.render(w, r, http.StatusOK, "setup", view{Title: "Backup codes",
-		Brand: p.brand(r.Context(), raw), Codes: act.BackupCodes,
-		Target: p.target(r.Context(), raw, pr.OrganisationID)})
+	v := p.flowView(r.Context(), "Backup codes", raw)
+	v.Codes, v.Target = act.BackupCodes, p.target(r.Context(), raw, pr.OrganisationID)
+	p.render(w, r, http.StatusOK, "setup", v)
 	return nil
 }
 

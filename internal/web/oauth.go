@@ -67,7 +67,8 @@ func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	p.render(w, r, http.StatusOK, "consent", view{Title: "Allow access?",
-		Brand: cv.Branding, CSRF: p.Identity.CSRFToken(pr.SessionID), Consent: cv})
+		Brand: cv.Branding, CSRF: p.Identity.CSRFToken(pr.SessionID), Consent: cv,
+		FormOrigin: cv.RedirectOrigin})
 	return nil
 }
 

@@ -107,6 +107,7 @@ type view struct {
 	Fields                                     map[string]string
 	Code, Description, RequestID               string
 	Action                                     string
+	FormOrigin                                 string
 	FormFields                                 url.Values
 }
 
@@ -118,8 +119,11 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	h.Set("Cache-Control", "no-store")
 	csp := pageCSP
 	if u, err := url.Parse(v.Action); err == nil && v.Action != "" {
-		// The form_post page may post to the client's redirect origin.
+		// The form_post page posts to the client's redirect origin.
 		csp += " " + u.Scheme + "://" + u.Host
+	} else if v.FormOrigin != "" {
+		// Forms of a flow end in a redirect to the client.
+		csp += " " + v.FormOrigin
 	}
 	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(status)
