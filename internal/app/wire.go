@@ -138,6 +138,7 @@ func (s *server) registerRoutes(rt *httpapi.Router, svc *services) {
 	s.registerOAuth(rt, svc, health)
 	health.Register(rt)
 	s.registerIdentity(rt, svc)
+	s.registerAdmin(rt, svc)
 	if s.cfg.MetricsEnabled {
 		rt.HandleHTTP(http.MethodGet, "/metrics", s.metrics.Handler(),
 			httpapi.Limit(httpapi.LimitNone))
