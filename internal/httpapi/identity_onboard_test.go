@@ -193,5 +193,24 @@ func TestAuthLimiterAnswers429(t *testing.T) {
 		if a.header.Get("Retry-After") == "" {
 			t.Error("no Retry-After")
 		}
+		for _, path := range []string{"/v1/auth/onboard", "/v1/auth/register",
+			"/v1/public/invitations/x/accept", "/v1/auth/forgot-password"} {
+			c.do("POST", path, map[string]any{}).expect(t, 429, "")
+		}
+	})
+}
+
+func TestInvitationPreviewLimiter(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newIDRig(t, d, withLimit(httpapi.LimitInviteGet, 2))
+		c := r.client()
+		for range 2 {
+			c.do("GET", "/v1/public/invitations/x", nil).expect(t, 404, "")
+		}
+		c.do("GET", "/v1/public/invitations/x", nil).
+			expect(t, 429, "Rate limit exceeded. Please try again later.")
+		// The invitation limiter is its own: login still answers.
+		c.do("POST", "/v1/auth/login", map[string]any{"email": "a@example.com",
+			"password": "x"}).expect(t, 401, "")
 	})
 }

@@ -16,6 +16,13 @@ type IdentityHandlers struct {
 	Auth *Authenticator
 }
 
+// The identity service is the session credential and the tenant resolver
+// of the guards.
+var (
+	_ SessionAuthenticator = (*identity.Service)(nil)
+	_ OrganisationResolver = (*identity.Service)(nil)
+)
+
 // Register adds the identity routes to rt with their limiters and guards.
 func (h *IdentityHandlers) Register(rt *Router) {
 	auth := Limit(LimitAuth)

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
@@ -62,7 +63,7 @@ func (s *Service) markVerified(ctx context.Context, tx *sql.Tx, u *user,
 		updated_at = $1 WHERE id = $2 AND organisation_id = $3`, now, u.ID,
 		u.OrganisationID)
 	if err != nil {
-		return err
+		return fmt.Errorf("mark email verified: %w", err)
 	}
 	return s.events.Record(ctx, tx, event.Event{Type: "user.email_verified",
 		OrganisationID: u.OrganisationID, UserID: u.ID, Actor: userActor(u.ID),
@@ -251,7 +252,7 @@ func (s *Service) resetTx(ctx context.Context, tx *sql.Tx, u *user, t *accountTo
 		password_reset_required = FALSE, email_verified_at = COALESCE(email_verified_at, $1),
 		updated_at = $1 WHERE id = $2 AND organisation_id = $3`, now, u.ID, u.OrganisationID)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("clear lock after reset: %w", err)
 	}
 	ended, err := endUserSessions(ctx, tx, u.ID, "")
 	if err != nil {
