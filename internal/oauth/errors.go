@@ -97,8 +97,8 @@ func ErrInsufficientScope(desc string) *Error {
 	return newError(http.StatusForbidden, CodeInsufficientScope, desc)
 }
 
-// withCode returns a copy of a protocol error with another code, for the
-// errors of the authorization endpoint that carry the same statuses.
+// protocolError returns a 400 protocol error with any code (the
+// authorization endpoint's own codes, unsupported_grant_type).
 func protocolError(code, desc string) *Error {
 	return newError(http.StatusBadRequest, code, desc)
 }

@@ -280,3 +280,47 @@ func TestCodeMisuse(t *testing.T) {
 		}
 	})
 }
+
+func TestClientAllowsOrigins(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		c, secret := e.confidential(t, func(in *ClientCreate) {
+			in.AllowedOrigins = ptr([]string{"https://spa.example.test"})
+		})
+		req := func(origin string, basic bool) bool {
+			r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+			if basic {
+				r.SetBasicAuth(c.ClientID, secret)
+			}
+			return e.p.ClientAllows(r, origin, !basic)
+		}
+		if !req("https://spa.example.test", true) || !req("https://spa.example.test", false) {
+			t.Error("allowed origin refused")
+		}
+		if req("https://evil.example.test", true) || req("https://evil.example.test", false) {
+			t.Error("unknown origin allowed")
+		}
+	})
+}
+
+func TestAuditTrailOfAFlow(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		c, secret := e.confidential(t, nil)
+		s := e.sessionPrincipal(t, e.user, e.org)
+		_, body := e.token(t, c, secret, exchange(c, e.code(t, c, s, "openid offline_access")))
+		e.token(t, c, secret, url.Values{"grant_type": {GrantRefreshToken},
+			"refresh_token": {body["refresh_token"].(string)}})
+		e.post(t, e.p.RevokeEndpoint, c, secret, url.Values{"token": {body["access_token"].(string)}})
+		for _, typ := range []string{"client.created", "oauth2.authorize",
+			"oauth2.consent.granted", "oauth2.token_issued", "oauth2.token_refreshed",
+			"oauth2.token_revoked"} {
+			var n int
+			_ = d.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_logs
+				WHERE event_type = $1 AND organisation_id = $2`, typ, e.org).Scan(&n)
+			if n == 0 {
+				t.Errorf("no %s audit row", typ)
+			}
+		}
+	})
+}

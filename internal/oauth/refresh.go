@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/crypto"
@@ -169,5 +168,3 @@ func (p *Provider) reused(ctx context.Context, c *Client, t *refreshToken) error
 	return errBadRefresh
 }
 
-// hasScope reports whether scopes include s.
-func hasScope(scopes []string, s string) bool { return slices.Contains(scopes, s) }
