@@ -167,4 +167,3 @@ func (p *Provider) reused(ctx context.Context, c *Client, t *refreshToken) error
 	}
 	return errBadRefresh
 }
-
