@@ -3,7 +3,10 @@ package deploy_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -28,7 +31,8 @@ type proxiedCluster struct {
 	base      string
 }
 
-func startProxiedCluster(t *testing.T) *proxiedCluster {
+// startProxiedCluster starts the cluster; extra adds server variables.
+func startProxiedCluster(t *testing.T, extra map[string]string) *proxiedCluster {
 	t.Helper()
 	nginxBinary(t)
 	url := dbtest.URL(t, db.Postgres)
@@ -42,12 +46,14 @@ func startProxiedCluster(t *testing.T) *proxiedCluster {
 	c.site = renderSample(t, upstreams)
 	c.base = "https://127.0.0.1:" + strconv.Itoa(c.site.httpsPort)
 	for _, p := range ports {
+		env := map[string]string{
+			"PORT": strconv.Itoa(p), "ISSUER_URL": c.base,
+			"SECRET_ENCRYPTION_KEY": key, "REDIS_URL": "redis://127.0.0.1:6379/0",
+			"TRUST_PROXY": "127.0.0.1", "SHUTDOWN_TIMEOUT_SEC": "10",
+		}
+		maps.Copy(env, extra)
 		c.instances = append(c.instances, e2e.Start(t, e2e.Options{DatabaseURL: url,
-			NoWait: true, Env: map[string]string{
-				"PORT": strconv.Itoa(p), "ISSUER_URL": c.base,
-				"SECRET_ENCRYPTION_KEY": key, "REDIS_URL": "redis://127.0.0.1:6379/0",
-				"TRUST_PROXY": "127.0.0.1", "SHUTDOWN_TIMEOUT_SEC": "10",
-			}}))
+			NoWait: true, Env: env}))
 	}
 	for i, s := range c.instances {
 		s.URL = "http://127.0.0.1:" + strconv.Itoa(ports[i])
@@ -91,7 +97,7 @@ func get(t *testing.T, cl *http.Client, url string, header map[string]string) *h
 // clientIp Cerberus records, and so keys its rate limits on, is the
 // connecting client's, not nginx's and not a forged X-Forwarded-For.
 func TestNginxProxiesAndPassesTheClientAddress(t *testing.T) {
-	c := startProxiedCluster(t)
+	c := startProxiedCluster(t, nil)
 	clients := map[string]*http.Client{
 		"127.0.0.2": c.client("127.0.0.2"), "127.0.0.3": c.client("127.0.0.3")}
 
@@ -100,8 +106,9 @@ func TestNginxProxiesAndPassesTheClientAddress(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d through nginx: %d", i, resp.StatusCode)
 		}
-		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-			t.Fatalf("security headers lost through the proxy: %v", resp.Header)
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" ||
+			strings.Contains(resp.Header.Get("Server"), "/") {
+			t.Fatalf("security headers through the proxy: %v", resp.Header)
 		}
 	}
 	for from, cl := range clients {
@@ -158,7 +165,7 @@ func (c *proxiedCluster) assertBothInstancesServed(t *testing.T) {
 // the requests in flight at that moment may fail, and the other instance
 // serves everything after.
 func TestNginxStoppingOneInstanceLosesNoMoreThanInFlight(t *testing.T) {
-	c := startProxiedCluster(t)
+	c := startProxiedCluster(t, nil)
 	const workers = 4
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
@@ -227,4 +234,53 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// randomLoopback returns an address of 127.0.0.0/8 unlikely to have been
+// used in the last minute, so shared Redis counters start from zero.
+func randomLoopback() string {
+	return fmt.Sprintf("127.%d.%d.%d", 10+rand.IntN(200), rand.IntN(256), 1+rand.IntN(254))
+}
+
+// TestNginxKeepsRateLimitsPerClient spends one client's sign-in budget
+// through nginx and checks that another client still has its own, and
+// that a forged X-Forwarded-For does not buy the first one a new budget.
+func TestNginxKeepsRateLimitsPerClient(t *testing.T) {
+	c := startProxiedCluster(t, map[string]string{"AUTH_RATE_MAX": "2"})
+	first, second := randomLoopback(), randomLoopback()
+	a, b := c.client(first), c.client(second)
+	for i := range 2 {
+		if got := c.badLogin(t, a, nil); got != http.StatusUnauthorized {
+			t.Fatalf("attempt %d from %s: %d, want 401", i+1, first, got)
+		}
+	}
+	if got := c.badLogin(t, a, nil); got != http.StatusTooManyRequests {
+		t.Fatalf("third attempt from %s: %d, want 429", first, got)
+	}
+	forged := map[string]string{"X-Forwarded-For": randomLoopback()}
+	if got := c.badLogin(t, a, forged); got != http.StatusTooManyRequests {
+		t.Errorf("forged X-Forwarded-For from %s: %d, want 429", first, got)
+	}
+	if got := c.badLogin(t, b, nil); got != http.StatusUnauthorized {
+		t.Errorf("first attempt from %s: %d, want its own budget (401)", second, got)
+	}
+}
+
+// badLogin posts a sign-in with an unknown account through nginx.
+func (c *proxiedCluster) badLogin(t *testing.T, cl *http.Client, header map[string]string) int {
+	t.Helper()
+	body := `{"email":"nobody@example.com","password":"not-the-password"}`
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/v1/auth/login",
+		strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
