@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -321,6 +322,26 @@ func TestAuditTrailOfAFlow(t *testing.T) {
 			if n == 0 {
 				t.Errorf("no %s audit row", typ)
 			}
+		}
+	})
+}
+
+func TestPermissionScopesCannotEscalate(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		staff := e.addUser(t, e.org, "staff@acme.test", "staff")
+		actor := &access.Principal{Kind: access.KindSession, OrganisationID: e.org,
+			UserID: staff}
+		in := ClientCreate{Name: ptr("Ops"), ClientType: ptr(ClientConfidential),
+			GrantTypes: ptr([]string{GrantClientCredentials})}
+		in.Scopes = ptr([]string{"users:read"})
+		if _, _, err := e.p.CreateClient(context.Background(), actor, in); err != nil {
+			t.Fatalf("staff granting users:read, which it holds: %v", err)
+		}
+		in.Scopes = ptr([]string{"clients:delete"})
+		_, _, err := e.p.CreateClient(context.Background(), actor, in)
+		if !errors.Is(err, access.ErrCannotGrant) {
+			t.Fatalf("staff granting clients:delete: %v, want %v", err, access.ErrCannotGrant)
 		}
 	})
 }

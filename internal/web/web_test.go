@@ -1,0 +1,123 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cerberus-iam/cerberus/internal/crypto"
+	"github.com/cerberus-iam/cerberus/internal/oauth"
+)
+
+func testPages(t *testing.T) *Pages {
+	t.Helper()
+	ring, err := crypto.NewKeyRing(crypto.RandomBytes(32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pages{Ring: ring, FormKey: crypto.RandomBytes(32),
+		Now: func() time.Time { return time.Now().UTC() }}
+	p.parse()
+	return p
+}
+
+func TestErrorPageHeadersAndEscaping(t *testing.T) {
+	p := testPages(t)
+	w := httptest.NewRecorder()
+	w.Header().Set("X-Request-Id", "req-1")
+	p.errorPage(w, httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil),
+		http.StatusBadRequest, "invalid_client", "<script>alert(1)</script>")
+	body := w.Body.String()
+	if w.Code != 400 || w.Header().Get("Content-Security-Policy") != pageCSP ||
+		w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("error page: %d %v", w.Code, w.Header())
+	}
+	if strings.Contains(body, "<script>") || !strings.Contains(body, "req-1") ||
+		!strings.Contains(body, "invalid_client") {
+		t.Fatalf("error page body:\n%s", body)
+	}
+}
+
+func TestFormPostPageAllowsOnlyTheRedirectOrigin(t *testing.T) {
+	p := testPages(t)
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil)
+	p.outcome(w, r, &oauth.Outcome{FormPost: &oauth.FormPost{
+		Action: "https://app.example.test/cb", Fields: url.Values{"code": {"c1"},
+			"state": {`"><x`}}}}, http.StatusFound)
+	csp := w.Header().Get("Content-Security-Policy")
+	if !strings.HasSuffix(csp, "form-action 'self' https://app.example.test") {
+		t.Fatalf("form_post CSP %q", csp)
+	}
+	body := w.Body.String()
+	if !strings.Contains(body, `action="https://app.example.test/cb"`) ||
+		!strings.Contains(body, `src="/auth/assets/formpost.js"`) ||
+		strings.Contains(body, `"><x`) || strings.Contains(body, "<script>") {
+		t.Fatalf("form_post body:\n%s", body)
+	}
+}
+
+func TestFormTokenNeedsItsCookie(t *testing.T) {
+	p := testPages(t)
+	w := httptest.NewRecorder()
+	token := p.formToken(w, httptest.NewRequest(http.MethodGet, "/auth/login", nil))
+	cookie := w.Result().Cookies()[0]
+	if cookie.Name != formCookie || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("form cookie %+v", cookie)
+	}
+	post := func(withCookie bool, tok string) error {
+		r := httptest.NewRequest(http.MethodPost, "/auth/login",
+			strings.NewReader(url.Values{"_csrf": {tok}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if withCookie {
+			r.AddCookie(cookie)
+		}
+		_ = r.ParseForm()
+		return p.checkFormToken(r)
+	}
+	if err := post(true, token); err != nil {
+		t.Fatalf("valid token refused: %v", err)
+	}
+	if post(false, token) == nil || post(true, "forged") == nil {
+		t.Fatal("token accepted without its cookie or forged")
+	}
+}
+
+func TestMFACookieIsSealedAndExpires(t *testing.T) {
+	p := testPages(t)
+	w := httptest.NewRecorder()
+	if err := p.setMFAState(w, mfaState{UserID: "user-0123456789", Target: "https://x"}); err != nil {
+		t.Fatal(err)
+	}
+	c := w.Result().Cookies()[0]
+	if strings.Contains(c.Value, "user-0123456789") {
+		t.Fatal("cerb_mfa is not sealed")
+	}
+	r := httptest.NewRequest(http.MethodPost, "/auth/login/mfa", nil)
+	r.AddCookie(c)
+	if st, ok := p.mfaStateOf(r); !ok || st.UserID != "user-0123456789" {
+		t.Fatalf("state %+v %v", st, ok)
+	}
+	p.Now = func() time.Time { return time.Now().Add(6 * time.Minute) }
+	if _, ok := p.mfaStateOf(r); ok {
+		t.Fatal("expired cerb_mfa accepted")
+	}
+}
+
+func TestBrandCSSAcceptsOnlyAColour(t *testing.T) {
+	p := testPages(t)
+	for in, want := range map[string]string{"#AA00ff": "#AA00ff", "red;}body{": "#3b4cca"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/auth/assets/brand.css?"+
+			url.Values{"c": {in}}.Encode(), nil)
+		if err := p.brandCSS(w, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Body.String(); !strings.Contains(got, want) {
+			t.Errorf("brand.css for %q: %s", in, got)
+		}
+	}
+}
