@@ -12,6 +12,10 @@
 // A Scheduler runs inside serve on the one instance holding the "cleanup"
 // lock; the others stand by and take over when it stops. The cleanup
 // command runs every job once through Runner.
+//
+// The package also holds the bulk operations of incident response that
+// touch no other service's rules: RevokeAllTokens and Reseal (re-sealing
+// every stored secret under a new encryption key).
 package retention
 
 import (
