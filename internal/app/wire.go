@@ -139,6 +139,7 @@ func (s *server) registerRoutes(rt *httpapi.Router, svc *services) {
 	health.Register(rt)
 	s.registerIdentity(rt, svc)
 	s.registerAdmin(rt, svc)
+	s.registerWebhooks(rt, svc)
 	if s.cfg.MetricsEnabled {
 		rt.HandleHTTP(http.MethodGet, "/metrics", s.metrics.Handler(),
 			httpapi.Limit(httpapi.LimitNone))
