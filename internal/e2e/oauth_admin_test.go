@@ -84,7 +84,8 @@ func checkUpdate(t *testing.T, o *oauthEnv, c rpClient) {
 	}
 	for _, patch := range []map[string]any{{"clientType": "public"},
 		{"tokenEndpointAuthMethod": "none"}, {"requirePkce": false}} {
-		if resp, _ := o.call(http.MethodPatch, "/v1/admin/clients/"+c.ID, patch); resp.StatusCode != 400 {
+		resp, _ := o.call(http.MethodPatch, "/v1/admin/clients/"+c.ID, patch)
+		if resp.StatusCode != 400 {
 			t.Errorf("patch %v: %d", patch, resp.StatusCode)
 		}
 	}
@@ -122,7 +123,8 @@ func checkRotateRevokeDelete(t *testing.T, o *oauthEnv, c rpClient) {
 	if st := bearerGet(t, o, "/v1/admin/clients", token, nil); st != 401 {
 		t.Errorf("token from before the revocation works again: %d", st)
 	}
-	if resp, _ := o.call(http.MethodDelete, "/v1/admin/clients/"+c.ID, nil); resp.StatusCode != 204 {
+	resp, _ = o.call(http.MethodDelete, "/v1/admin/clients/"+c.ID, nil)
+	if resp.StatusCode != 204 {
 		t.Errorf("delete: %d", resp.StatusCode)
 	}
 	for _, id := range []string{c.ID, "not-a-uuid"} {

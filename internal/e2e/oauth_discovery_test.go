@@ -262,7 +262,8 @@ func walkEndpoints(t *testing.T, o *oauthEnv, doc map[string]any, checked map[st
 	// prompt values.
 	b := newPageBrowser(t)
 	resp, _ = b.get(authURL(o, c, func(v url.Values) { v.Set("prompt", "none") }))
-	if loc, _ := url.Parse(resp.Header.Get("Location")); loc.Query().Get("error") != "login_required" {
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc.Query().Get("error") != "login_required" {
 		t.Errorf("prompt=none without session: %s", loc)
 	}
 	o.signIn(b, authURL(o, c, nil))

@@ -57,13 +57,17 @@ func TestOAuthHostileRequests(t *testing.T) {
 		o.t = t
 		b := newPageBrowser(t)
 		for name, mod := range map[string]func(url.Values){
-			"omitted":   func(v url.Values) { v.Del("code_challenge"); v.Del("code_challenge_method") },
+			"omitted": func(v url.Values) {
+				v.Del("code_challenge")
+				v.Del("code_challenge_method")
+			},
 			"plain":     func(v url.Values) { v.Set("code_challenge_method", "plain") },
 			"no method": func(v url.Values) { v.Del("code_challenge_method") },
 		} {
 			resp, _ := b.get(authURL(o, c, mod))
 			loc, _ := url.Parse(resp.Header.Get("Location"))
-			if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" ||
+			if resp.StatusCode != http.StatusFound ||
+				loc.Query().Get("error") != "invalid_request" ||
 				!strings.HasPrefix(loc.String(), rpRedirect) {
 				t.Errorf("PKCE %s: %d %s", name, resp.StatusCode, loc)
 			}
@@ -99,7 +103,8 @@ func TestOAuthHostileRequests(t *testing.T) {
 		o.t = t
 		other := o.createClient(nil)
 		code := codeFor(t, o, c, nil)
-		if st, _ := clientFormStatus(t, o, other, "/oauth2/token", exchangeForm(c, code)); st != 400 {
+		st, _ := clientFormStatus(t, o, other, "/oauth2/token", exchangeForm(c, code))
+		if st != 400 {
 			t.Errorf("code used by another client: %d", st)
 		}
 		f := exchangeForm(c, code)
@@ -118,7 +123,8 @@ func TestOAuthHostileRequests(t *testing.T) {
 			"https://app.example.test/q?a=1&a=1", "https://app.example.test/q?a=1&b=2",
 			"https://APP.example.test/q?a=1", "http://localhost:9/cb", "http://127.0.0.2:9/cb"} {
 			resp, page := b.get(authURL(o, c, func(v url.Values) { v.Set("redirect_uri", bad) }))
-			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "invalid_request") {
+			if resp.StatusCode != http.StatusBadRequest ||
+				!strings.Contains(page, "invalid_request") {
 				t.Errorf("redirect_uri %q: %d %s", bad, resp.StatusCode,
 					resp.Header.Get("Location"))
 			}
@@ -258,7 +264,8 @@ func forgedTokens(t *testing.T, o *oauthEnv) {
 		map[string]string{"X-Org-Domain": b.slug}); st != http.StatusForbidden {
 		t.Errorf("A's token with B's X-Org-Domain: %d", st)
 	}
-	if st := bearerGet(t, o, "/v1/admin/clients/"+bClient.ID, good, nil); st != http.StatusNotFound {
+	st := bearerGet(t, o, "/v1/admin/clients/"+bClient.ID, good, nil)
+	if st != http.StatusNotFound {
 		t.Errorf("A's token reading B's client: %d", st)
 	}
 

@@ -115,7 +115,8 @@ func revokeAs(t *testing.T, o *oauthEnv, c rpClient, token string) {
 
 // clientPost posts a form with Basic client authentication and decodes the
 // JSON answer, failing on a status other than 200.
-func clientForm(t *testing.T, o *oauthEnv, c rpClient, path string, form url.Values) map[string]any {
+func clientForm(t *testing.T, o *oauthEnv, c rpClient, path string,
+	form url.Values) map[string]any {
 	t.Helper()
 	st, body := clientFormStatus(t, o, c, path, form)
 	if st != http.StatusOK {

@@ -88,11 +88,15 @@ func or[T any](p *T, def T) T {
 	return *p
 }
 
+// defaultGrants are the grant types of a client created without any.
+var defaultGrants = []string{GrantAuthorizationCode, GrantRefreshToken}
+
 // clientFromCreate applies the defaults of the contract to a creation body.
 func clientFromCreate(orgID string, in ClientCreate, now time.Time) *Client {
+	grants := slices.Clone(defaultGrants)
 	c := &Client{ID: db.NewID(), OrganisationID: orgID, ClientID: newClientID(),
 		Name: or(in.Name, ""), Description: in.Description, ClientType: or(in.ClientType, ""),
-		GrantTypes:             or(in.GrantTypes, []string{GrantAuthorizationCode, GrantRefreshToken}),
+		GrantTypes:             or(in.GrantTypes, grants),
 		RedirectURIs:           or(in.RedirectURIs, []string{}),
 		PostLogoutRedirectURIs: or(in.PostLogoutRedirectURIs, []string{}),
 		AllowedOrigins:         or(in.AllowedOrigins, []string{}),

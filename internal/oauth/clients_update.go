@@ -30,8 +30,9 @@ func applyPatch(c Client, in ClientPatch) (*Client, []apperr.FieldError) {
 	var errs []apperr.FieldError
 	notNull := map[string]bool{"name": in.Name.Null, "grantTypes": in.GrantTypes.Null,
 		"redirectUris": in.RedirectURIs.Null, "scopes": in.Scopes.Null,
-		"postLogoutRedirectUris": in.PostLogoutRedirectURIs.Null,
-		"allowedOrigins":         in.AllowedOrigins.Null, "allowedResources": in.AllowedResources.Null,
+		"postLogoutRedirectUris":  in.PostLogoutRedirectURIs.Null,
+		"allowedOrigins":          in.AllowedOrigins.Null,
+		"allowedResources":        in.AllowedResources.Null,
 		"tokenEndpointAuthMethod": in.TokenEndpointAuthMethod.Null,
 		"isFirstParty":            in.IsFirstParty.Null, "requireConsent": in.RequireConsent.Null,
 		"introspect": in.Introspect.Null, "isActive": in.IsActive.Null,

@@ -76,31 +76,31 @@ func (p *Provider) JWKSEndpoint(w http.ResponseWriter, r *http.Request) error {
 // Discovery is the provider metadata (OpenID Connect Discovery 1.0 and
 // RFC 8414).
 type Discovery struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
-	ScopesSupported                            []string `json:"scopes_supported"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
-	ResponseModesSupported                     []string `json:"response_modes_supported"`
-	GrantTypesSupported                        []string `json:"grant_types_supported"`
-	SubjectTypesSupported                      []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
-	PromptValuesSupported                      []string `json:"prompt_values_supported"`
-	ACRValuesSupported                         []string `json:"acr_values_supported"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
-	ClaimsSupported                            []string `json:"claims_supported"`
-	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
-	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
-	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	Issuer            string   `json:"issuer"`
+	Authorization     string   `json:"authorization_endpoint"`
+	Token             string   `json:"token_endpoint"`
+	Userinfo          string   `json:"userinfo_endpoint"`
+	JWKSURI           string   `json:"jwks_uri"`
+	Revocation        string   `json:"revocation_endpoint"`
+	Introspection     string   `json:"introspection_endpoint"`
+	EndSession        string   `json:"end_session_endpoint"`
+	Scopes            []string `json:"scopes_supported"`
+	ResponseTypes     []string `json:"response_types_supported"`
+	ResponseModes     []string `json:"response_modes_supported"`
+	GrantTypes        []string `json:"grant_types_supported"`
+	SubjectTypes      []string `json:"subject_types_supported"`
+	IDTokenAlgs       []string `json:"id_token_signing_alg_values_supported"`
+	CodeChallenges    []string `json:"code_challenge_methods_supported"`
+	Prompts           []string `json:"prompt_values_supported"`
+	ACRs              []string `json:"acr_values_supported"`
+	TokenAuth         []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationAuth    []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionAuth []string `json:"introspection_endpoint_auth_methods_supported"`
+	Claims            []string `json:"claims_supported"`
+	ISSParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameter  bool     `json:"request_parameter_supported"`
+	RequestURI        bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameter   bool     `json:"claims_parameter_supported"`
 }
 
 // Metadata returns the discovery document. It lists only what the
@@ -108,32 +108,24 @@ type Discovery struct {
 func (p *Provider) Metadata() Discovery {
 	iss := p.cfg.Issuer
 	return Discovery{Issuer: iss,
-		AuthorizationEndpoint:  iss + "/oauth2/authorize",
-		TokenEndpoint:          iss + "/oauth2/token",
-		UserinfoEndpoint:       iss + "/oauth2/userinfo",
-		JWKSURI:                iss + "/oauth2/jwks.json",
-		RevocationEndpoint:     iss + "/oauth2/revoke",
-		IntrospectionEndpoint:  iss + "/oauth2/introspect",
-		EndSessionEndpoint:     iss + "/oauth2/logout",
-		ScopesSupported:        OIDCScopes,
-		ResponseTypesSupported: []string{"code"},
-		ResponseModesSupported: []string{ModeQuery, ModeFormPost},
-		GrantTypesSupported: []string{GrantAuthorizationCode, GrantRefreshToken,
+		Authorization: iss + "/oauth2/authorize", Token: iss + "/oauth2/token",
+		Userinfo: iss + "/oauth2/userinfo", JWKSURI: iss + "/oauth2/jwks.json",
+		Revocation: iss + "/oauth2/revoke", Introspection: iss + "/oauth2/introspect",
+		EndSession: iss + "/oauth2/logout", Scopes: OIDCScopes,
+		ResponseTypes: []string{"code"}, ResponseModes: []string{ModeQuery, ModeFormPost},
+		GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken,
 			GrantClientCredentials},
-		SubjectTypesSupported:            []string{"public"},
-		IDTokenSigningAlgValuesSupported: []string{AlgEdDSA, AlgRS256},
-		CodeChallengeMethodsSupported:    []string{"S256"},
-		PromptValuesSupported:            []string{PromptNone, PromptLogin, PromptConsent},
-		ACRValuesSupported:               []string{ACRPassword, ACRMFA},
-		TokenEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost,
-			AuthNone},
-		RevocationEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost,
-			AuthNone},
-		IntrospectionEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost},
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
+		SubjectTypes: []string{"public"}, IDTokenAlgs: []string{AlgEdDSA, AlgRS256},
+		CodeChallenges:    []string{"S256"},
+		Prompts:           []string{PromptNone, PromptLogin, PromptConsent},
+		ACRs:              []string{ACRPassword, ACRMFA},
+		TokenAuth:         []string{AuthSecretBasic, AuthSecretPost, AuthNone},
+		RevocationAuth:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
+		IntrospectionAuth: []string{AuthSecretBasic, AuthSecretPost},
+		Claims: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
 			"azp", "at_hash", "amr", "acr", "sid", "name", "given_name", "family_name",
 			"updated_at", "email", "email_verified", "phone_number", "phone_number_verified"},
-		AuthorizationResponseISSParameterSupported: true,
+		ISSParameter: true,
 	}
 }
 

@@ -312,7 +312,8 @@ func TestAuditTrailOfAFlow(t *testing.T) {
 		_, body := e.token(t, c, secret, exchange(c, e.code(t, c, s, "openid offline_access")))
 		e.token(t, c, secret, url.Values{"grant_type": {GrantRefreshToken},
 			"refresh_token": {body["refresh_token"].(string)}})
-		e.post(t, e.p.RevokeEndpoint, c, secret, url.Values{"token": {body["access_token"].(string)}})
+		e.post(t, e.p.RevokeEndpoint, c, secret,
+			url.Values{"token": {body["access_token"].(string)}})
 		for _, typ := range []string{"client.created", "oauth2.authorize",
 			"oauth2.consent.granted", "oauth2.token_issued", "oauth2.token_refreshed",
 			"oauth2.token_revoked"} {

@@ -75,7 +75,8 @@ func readCode(ctx context.Context, q db.Querier, code string) (*authCode, error)
 	c := &authCode{}
 	var session *string
 	err := q.QueryRowContext(ctx, `SELECT id, client_id, organisation_id, user_id,
-		session_id, redirect_uri, nonce, code_challenge, scopes, resources, amr, auth_time, expires_at, consumed_at
+		session_id, redirect_uri, nonce, code_challenge, scopes, resources, amr, auth_time,
+		expires_at, consumed_at
 		FROM authorization_codes WHERE code_hash = $1`, crypto.HashToken(code)).
 		Scan(&c.id, &c.clientRef, &c.orgID, &c.userID, &session, &c.redirectURI, &c.nonce,
 			&c.challenge, db.JSON(&c.scopes), db.JSON(&c.resources), db.JSON(&c.amr),

@@ -146,7 +146,8 @@ var kindStatus = map[apperr.Kind]int{
 	apperr.Forbidden: http.StatusForbidden, apperr.NotFound: http.StatusNotFound,
 	apperr.Conflict: http.StatusConflict, apperr.Unprocessable: http.StatusUnprocessableEntity,
 	apperr.TooLarge:    http.StatusRequestEntityTooLarge,
-	apperr.RateLimited: http.StatusTooManyRequests, apperr.Unavailable: http.StatusServiceUnavailable,
+	apperr.RateLimited: http.StatusTooManyRequests,
+	apperr.Unavailable: http.StatusServiceUnavailable,
 }
 
 // unexpected is the error writer of the page routes: known errors become

@@ -89,7 +89,8 @@ func TestFormTokenNeedsItsCookie(t *testing.T) {
 func TestMFACookieIsSealedAndExpires(t *testing.T) {
 	p := testPages(t)
 	w := httptest.NewRecorder()
-	if err := p.setMFAState(w, mfaState{UserID: "user-0123456789", Target: "https://x"}); err != nil {
+	st := mfaState{UserID: "user-0123456789", Target: "https://x"}
+	if err := p.setMFAState(w, st); err != nil {
 		t.Fatal(err)
 	}
 	c := w.Result().Cookies()[0]
