@@ -1,8 +1,10 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
 	"github.com/cerberus-iam/cerberus/internal/oauth"
@@ -37,11 +39,25 @@ func (p *Pages) authorize(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// acceptsHTML reports whether the request accepts an HTML answer (a
+// browser, or a client sending no Accept header).
+func acceptsHTML(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return a == "" || strings.Contains(a, "text/html") || strings.Contains(a, "*/*")
+}
+
 // outcome renders an authorization outcome: the error page, a redirect
 // with status, or the form_post page.
 func (p *Pages) outcome(w http.ResponseWriter, r *http.Request, out *oauth.Outcome,
 	status int) {
 	switch {
+	case out.Page != nil && !acceptsHTML(r):
+		// A client that does not read HTML gets the OAuth JSON error.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(out.Page.Status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": out.Page.Code,
+			"error_description": out.Page.Description})
 	case out.Page != nil:
 		p.errorPage(w, r, out.Page.Status, out.Page.Code, out.Page.Description)
 	case out.FormPost != nil:

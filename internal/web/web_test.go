@@ -122,3 +122,22 @@ func TestBrandCSSAcceptsOnlyAColour(t *testing.T) {
 		}
 	}
 }
+
+func TestUntrustedAuthorizeErrorIsJSONForNonBrowsers(t *testing.T) {
+	p := testPages(t)
+	out := &oauth.Outcome{Page: &oauth.Error{Code: "invalid_client",
+		Description: "Unknown or inactive client", Status: http.StatusBadRequest}}
+	for accept, wantJSON := range map[string]bool{"application/json": true,
+		"text/html,application/xhtml+xml": false, "": false} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil)
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		p.outcome(w, r, out, http.StatusFound)
+		isJSON := strings.HasPrefix(w.Header().Get("Content-Type"), "application/json")
+		if w.Code != 400 || isJSON != wantJSON {
+			t.Errorf("Accept %q: %d %s", accept, w.Code, w.Header().Get("Content-Type"))
+		}
+	}
+}
