@@ -43,7 +43,7 @@ func (s *server) wire(ctx context.Context) error {
 		Logger: s.log, Metrics: s.metrics, TrustProxy: s.cfg.TrustProxy,
 		BodyLimit: s.cfg.BodyLimitBytes, Production: s.cfg.Production(),
 		CORS: httpapi.NewCORS([]string{s.cfg.AdminWebOrigin, s.cfg.AdminWebInternalOrigin},
-			!s.cfg.Production(), nil),
+			!s.cfg.Production(), s.corsChecker(svc)),
 	})
 	return nil
 }

@@ -76,3 +76,36 @@ func (s *server) registerOAuth(rt *httpapi.Router, svc *services, health *httpap
 	(&httpapi.ClientsAPI{Provider: p, Auth: svc.authn}).Register(rt)
 	(&httpapi.ConsentsAPI{Provider: p, Auth: svc.authn}).Register(rt)
 }
+
+// organisationOrigins is the organisation half of the CORS checker, when a
+// service provides it.
+type organisationOrigins interface {
+	OrganisationAllows(r *http.Request, origin string, preflight bool) bool
+}
+
+// originChecker answers the CORS questions about tenant data: client
+// origins from the OAuth provider, organisation origins from orgs when
+// set (otherwise only the base origins apply to /v1).
+type originChecker struct {
+	orgs    organisationOrigins
+	clients *oauth.Provider
+}
+
+// OrganisationAllows delegates to the organisation service, if any.
+func (c originChecker) OrganisationAllows(r *http.Request, origin string, pre bool) bool {
+	return c.orgs != nil && c.orgs.OrganisationAllows(r, origin, pre)
+}
+
+// ClientAllows checks the calling client's allowedOrigins.
+func (c originChecker) ClientAllows(r *http.Request, origin string, pre bool) bool {
+	return c.clients.ClientAllows(r, origin, pre)
+}
+
+// corsChecker returns the CORS checker of the services.
+func (s *server) corsChecker(svc *services) httpapi.OriginChecker {
+	c := originChecker{clients: svc.oauth}
+	if o, ok := any(svc.identity).(organisationOrigins); ok {
+		c.orgs = o
+	}
+	return c
+}

@@ -59,6 +59,7 @@ func TestClientAdministration(t *testing.T) {
 		t.Fatalf("get client: %d %v", resp.StatusCode, body)
 	}
 	checkList(t, o)
+	checkClientCORS(t, o)
 	checkUpdate(t, o, svc)
 	checkRotateRevokeDelete(t, o, svc)
 }
@@ -233,6 +234,31 @@ func checkTokenMetrics(t *testing.T, o *oauthEnv) {
 		`cerberus_tokens_revoked_total`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("metrics lack %s", m)
+		}
+	}
+}
+
+// checkClientCORS sends token requests from a browser origin: the
+// client's allowedOrigins get CORS headers, other origins none.
+func checkClientCORS(t *testing.T, o *oauthEnv) {
+	c := o.createClient(map[string]any{"grantTypes": []string{"client_credentials"},
+		"redirectUris": []string{}, "scopes": []string{"orders.read"},
+		"allowedOrigins": []string{"https://spa.example.test"}})
+	for origin, want := range map[string]string{"https://spa.example.test": "https://spa.example.test",
+		"https://evil.example.test": ""} {
+		req, _ := http.NewRequest(http.MethodPost, o.s.URL+"/oauth2/token",
+			strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		req.SetBasicAuth(c.ClientID, c.Secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != 200 ||
+			got != want {
+			t.Errorf("token from %s: %d, allow-origin %q", origin, resp.StatusCode, got)
 		}
 	}
 }
