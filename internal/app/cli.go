@@ -58,6 +58,9 @@ func commands() map[string]command {
 		"secrets":     secretsCommand,
 		"version":     versionCommand,
 		"keys":        keysCommand,
+		"cleanup":     cleanupCommand,
+		"tokens":      tokensCommand,
+		"users":       usersCommand,
 	}
 }
 

@@ -67,17 +67,23 @@ func portFromEnv(e *Env) int {
 }
 
 const secretsUsage = `Usage: cerberus secrets generate
+       cerberus secrets rotate [--dry-run]
 
   generate   print a new random SECRET_ENCRYPTION_KEY (base64 of 32 bytes)
+  rotate     re-seal every stored secret with SECRET_ENCRYPTION_KEY
+             (see cerberus secrets rotate --help)
 `
 
 var secretsCommand = command{
-	summary: "generate encryption keys",
+	summary: "generate encryption keys, re-seal stored secrets with a new one",
 	usage:   secretsUsage,
 	run:     runSecrets,
 }
 
-func runSecrets(_ context.Context, e *Env, args []string) int {
+func runSecrets(ctx context.Context, e *Env, args []string) int {
+	if len(args) > 0 && args[0] == "rotate" {
+		return runSecretsRotate(ctx, e, args[1:])
+	}
 	if len(args) != 1 || args[0] != "generate" {
 		return usageError(e, secretsUsage, "secrets needs a subcommand")
 	}

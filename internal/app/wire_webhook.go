@@ -1,8 +1,6 @@
 package app
 
 import (
-	"time"
-
 	"github.com/cerberus-iam/cerberus/internal/event"
 	"github.com/cerberus-iam/cerberus/internal/httpapi"
 	"github.com/cerberus-iam/cerberus/internal/retention"
@@ -26,10 +24,5 @@ func (s *server) registerWebhooks(rt *httpapi.Router, svc *services) {
 	(&httpapi.WebhooksAPI{Service: hooks, Auth: svc.authn}).Register(rt)
 	s.workers = append(s.workers, worker, &retention.Scheduler{
 		Runner: &retention.Runner{DB: s.db, Now: svc.now, Metrics: s.metrics},
-		Jobs:   retention.Jobs(s.auditRetention()), Log: s.log})
-}
-
-// auditRetention is AUDIT_RETENTION_DAYS as a duration.
-func (s *server) auditRetention() time.Duration {
-	return time.Duration(s.cfg.AuditRetentionDays) * 24 * time.Hour
+		Jobs:   retention.Jobs(daysDuration(s.cfg.AuditRetentionDays)), Log: s.log})
 }
