@@ -244,8 +244,8 @@ func checkClientCORS(t *testing.T, o *oauthEnv) {
 	c := o.createClient(map[string]any{"grantTypes": []string{"client_credentials"},
 		"redirectUris": []string{}, "scopes": []string{"orders.read"},
 		"allowedOrigins": []string{"https://spa.example.test"}})
-	for origin, want := range map[string]string{"https://spa.example.test": "https://spa.example.test",
-		"https://evil.example.test": ""} {
+	spa := "https://spa.example.test"
+	for origin, want := range map[string]string{spa: spa, "https://evil.example.test": ""} {
 		req, _ := http.NewRequest(http.MethodPost, o.s.URL+"/oauth2/token",
 			strings.NewReader("grant_type=client_credentials"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
