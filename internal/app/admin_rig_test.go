@@ -283,3 +283,69 @@ func query(path string, kv ...string) string {
 	}
 	return path + "?" + v.Encode()
 }
+
+// count runs a COUNT query on the application's database.
+func (r *admRig) count(q string, args ...any) int {
+	r.t.Helper()
+	var n int
+	if err := r.db.QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
+		r.t.Fatalf("count: %v", err)
+	}
+	return n
+}
+
+// audits counts the audit rows of an organisation with an event type.
+func (r *admRig) audits(orgID, eventType string) int {
+	return r.count(`SELECT COUNT(*) FROM audit_logs WHERE organisation_id = $1
+		AND event_type = $2`, orgID, eventType)
+}
+
+// mails lists the templates queued for a recipient, oldest first.
+func (r *admRig) mails(to string) []string {
+	r.t.Helper()
+	rows, err := r.db.QueryContext(context.Background(), `SELECT template FROM email_outbox
+		WHERE recipient = $1 ORDER BY created_at, id`, to)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			r.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// exec runs a statement on the application's database.
+func (r *admRig) exec(q string, args ...any) {
+	r.t.Helper()
+	if _, err := r.db.ExecContext(context.Background(), q, args...); err != nil {
+		r.t.Fatalf("exec: %v", err)
+	}
+}
+
+// mailData opens the data of the newest mail of a template queued for a
+// recipient.
+func (r *admRig) mailData(to, template string) map[string]any {
+	r.t.Helper()
+	var payload string
+	err := r.db.QueryRowContext(context.Background(), `SELECT payload FROM email_outbox
+		WHERE recipient = $1 AND template = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
+		to, template).Scan(&payload)
+	if err != nil {
+		r.t.Fatalf("no %s mail to %s: %v", template, to, err)
+	}
+	raw, err := r.svc.keys.OpenString(payload)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var data map[string]any
+	if err := json.Unmarshal([]byte(raw), &data); err != nil {
+		r.t.Fatal(err)
+	}
+	return data
+}
