@@ -28,6 +28,8 @@ type admRig struct {
 	url string
 	rt  *httpapi.Router
 	svc *services
+	// issuer is ISSUER_URL, the audience tokens for the admin API carry.
+	issuer string
 }
 
 // admPassword is the password of every account the tests create.
@@ -72,7 +74,7 @@ func newAdmRig(t *testing.T, e db.Engine, extra ...string) *admRig {
 	ts := httptest.NewServer(httpapi.Pipeline(rt, httpapi.PipelineOptions{Logger: s.log,
 		BodyLimit: cfg.BodyLimitBytes}))
 	t.Cleanup(ts.Close)
-	return &admRig{t: t, db: s.db, url: ts.URL, rt: rt, svc: svc}
+	return &admRig{t: t, db: s.db, url: ts.URL, rt: rt, svc: svc, issuer: cfg.IssuerURL}
 }
 
 // admClient is a caller: a browser with its session cookie and CSRF
@@ -348,4 +350,43 @@ func (r *admRig) mailData(to, template string) map[string]any {
 		r.t.Fatal(err)
 	}
 	return data
+}
+
+// clientToken creates a client-credentials client with scopes and returns
+// a caller holding one of its access tokens for the admin API.
+func (o *admOrg) clientToken(scopes ...string) *admClient {
+	r := o.owner.r
+	r.t.Helper()
+	c := o.owner.call(http.MethodPost, "/v1/admin/clients", map[string]any{
+		"name": "Machine", "clientType": "confidential",
+		"grantTypes": []string{"client_credentials"}, "scopes": scopes}).
+		want(r.t, http.StatusCreated, "")
+	form := url.Values{"grant_type": {"client_credentials"},
+		"scope": {strings.Join(scopes, " ")}, "resource": {r.issuer}}
+	tok := r.tokenRequest(c.str("clientId"), c.str("clientSecret"), form)
+	if tok.status != http.StatusOK {
+		r.t.Fatalf("client credentials: %d %s", tok.status, tok.raw)
+	}
+	return &admClient{r: r, bearer: tok.str("access_token")}
+}
+
+// tokenRequest posts a form to /oauth2/token with client_secret_basic.
+func (r *admRig) tokenRequest(clientID, secret string, form url.Values) *reply {
+	r.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.url+"/oauth2/token",
+		strings.NewReader(form.Encode()))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rep := &reply{status: resp.StatusCode, header: resp.Header}
+	rep.raw, _ = io.ReadAll(resp.Body)
+	_ = json.Unmarshal(rep.raw, &rep.body)
+	return rep
 }
