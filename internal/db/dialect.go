@@ -32,6 +32,9 @@ type Dialect interface {
 	IsUniqueViolation(err error) bool
 	// IsForeignKeyViolation reports a foreign key violation.
 	IsForeignKeyViolation(err error) bool
+	// JSONArrayContains returns a condition true when the JSON array in
+	// column holds the string bound to placeholder (such as "$1").
+	JSONArrayContains(column, placeholder string) string
 }
 
 type postgresDialect struct{}
@@ -47,6 +50,10 @@ func (postgresDialect) IsRetryable(err error) bool {
 func (postgresDialect) IsUniqueViolation(err error) bool { return pgCode(err) == "23505" }
 
 func (postgresDialect) IsForeignKeyViolation(err error) bool { return pgCode(err) == "23503" }
+
+func (postgresDialect) JSONArrayContains(column, placeholder string) string {
+	return column + " @> jsonb_build_array(" + placeholder + "::text)"
+}
 
 func pgCode(err error) string {
 	var pe *pgconn.PgError
@@ -73,6 +80,10 @@ func (sqliteDialect) IsUniqueViolation(err error) bool {
 
 func (sqliteDialect) IsForeignKeyViolation(err error) bool {
 	return sqliteExtCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+func (sqliteDialect) JSONArrayContains(column, placeholder string) string {
+	return "EXISTS (SELECT 1 FROM json_each(" + column + ") WHERE value = " + placeholder + ")"
 }
 
 func sqliteExtCode(err error) int {

@@ -78,6 +78,7 @@ type Service struct {
 	lockout    lockoutPolicy
 	autoVerify bool
 	floor      time.Duration
+	origins    originCache
 }
 
 // lockoutPolicy is when failed attempts lock an account, and for how long.
