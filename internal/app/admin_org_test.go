@@ -177,16 +177,16 @@ func TestAdminOrganisationDelete(t *testing.T) {
 		machine.call(http.MethodGet, "/v1/admin/users", nil).
 			want(t, 401, "Invalid or expired token")
 		for q, want := range map[string]int{
-			`SELECT COUNT(*) FROM organisations WHERE id = $1 AND deleted_at IS NOT NULL`: 1,
-			`SELECT COUNT(*) FROM users WHERE organisation_id = $1 AND deleted_at IS NULL`: 0,
+			`SELECT COUNT(*) FROM organisations WHERE id = $1 AND deleted_at IS NOT NULL`:    1,
+			`SELECT COUNT(*) FROM users WHERE organisation_id = $1 AND deleted_at IS NULL`:   0,
 			`SELECT COUNT(*) FROM clients WHERE organisation_id = $1 AND deleted_at IS NULL`: 0,
-			`SELECT COUNT(*) FROM sessions WHERE organisation_id = $1`:                     0,
+			`SELECT COUNT(*) FROM sessions WHERE organisation_id = $1`:                       0,
 			`SELECT COUNT(*) FROM invitations WHERE organisation_id = $1
 				AND status = 'pending'`: 0,
 			`SELECT COUNT(*) FROM api_keys WHERE organisation_id = $1
 				AND revoked_at IS NULL`: 0,
 			`SELECT COUNT(*) FROM tokens WHERE organisation_id = $1 AND revoked_at IS NULL`: 0,
-			`SELECT COUNT(*) FROM webhook_endpoints WHERE organisation_id = $1`:            0,
+			`SELECT COUNT(*) FROM webhook_endpoints WHERE organisation_id = $1`:             0,
 			`SELECT COUNT(*) FROM audit_logs WHERE organisation_id = $1
 				AND event_type = 'organisation.deleted'`: 1,
 		} {
