@@ -114,13 +114,17 @@ func (a *Authorizer) Permissions(ctx context.Context, orgID, userID string) ([]s
 }
 
 // UserPermissions reads the effective permission set of a user with q,
-// without the cache (inside a transaction that is about to change it).
+// without the cache (inside a transaction that is about to change it). A
+// blocked or deleted user holds nothing, so a credential checked against
+// the user's current set stops working with the block.
 func UserPermissions(ctx context.Context, q db.Querier, orgID, userID string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT p.slug FROM user_roles ur
+		JOIN users u ON u.id = ur.user_id
 		JOIN roles r ON r.id = ur.role_id
 		JOIN role_permissions rp ON rp.role_id = r.id
 		JOIN permissions p ON p.id = rp.permission_id
-		WHERE ur.user_id = $1 AND r.organisation_id = $2 ORDER BY p.slug`, userID, orgID)
+		WHERE ur.user_id = $1 AND r.organisation_id = $2 AND u.blocked_at IS NULL
+		AND u.deleted_at IS NULL ORDER BY p.slug`, userID, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("read permissions: %w", err)
 	}

@@ -256,6 +256,10 @@ func (s *Service) block(ctx context.Context, tx *sql.Tx, ch *userChange) error {
 	if ch.ended, err = endAccess(ctx, tx, u.ID, ch.now); err != nil {
 		return err
 	}
+	// A blocked user holds no permission: cached sets must see it.
+	if err := access.BumpRBAC(ctx, tx, u.orgID); err != nil {
+		return err
+	}
 	u.BlockedAt = access.StampPtr(&ch.now)
 	reason := any(nil)
 	if u.BlockedReason != nil {
@@ -283,6 +287,9 @@ func (s *Service) unblock(ctx context.Context, tx *sql.Tx, ch *userChange) error
 		ch.now, u.ID, u.orgID)
 	if err != nil {
 		return fmt.Errorf("unblock user: %w", err)
+	}
+	if err := access.BumpRBAC(ctx, tx, u.orgID); err != nil {
+		return err
 	}
 	u.BlockedAt, u.BlockedReason = nil, nil
 	return s.userEvent(ctx, tx, u, "user.unblocked", "user.unblocked", nil, nil)
