@@ -62,14 +62,35 @@ func credentialsOf(r *http.Request, form url.Values) (clientCredentials, error) 
 }
 
 // authenticateClient checks the client authentication of a request with
-// the client's registered method only. confidential refuses public clients.
+// the client's registered method only; endpoint is the request's path, an
+// audience a client assertion may name. confidential refuses public
+// clients.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values,
-	confidential bool) (*Client, error) {
+	endpoint string, confidential bool) (*Client, error) {
 	cred, err := credentialsOf(r, form)
 	if err != nil {
 		return nil, err
 	}
-	if cred.method == AuthPrivateKeyJWT || cred.clientID == "" {
+	var c *Client
+	if cred.method == AuthPrivateKeyJWT {
+		c, err = p.assertedClient(ctx, form, endpoint)
+	} else {
+		c, err = p.secretClient(ctx, cred)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if confidential && c.Public() {
+		return nil, errClientAuth
+	}
+	return c, nil
+}
+
+// secretClient authenticates a client by its secret, or by its client_id
+// alone for the none method.
+func (p *Provider) secretClient(ctx context.Context, cred clientCredentials) (*Client,
+	error) {
+	if cred.clientID == "" {
 		return nil, errClientAuth
 	}
 	c, err := p.ClientByClientID(ctx, cred.clientID)
@@ -80,9 +101,6 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, errClientAuth
 	}
 	if cred.method != AuthNone && !c.checkSecret(cred.secret) {
-		return nil, errClientAuth
-	}
-	if confidential && c.Public() {
 		return nil, errClientAuth
 	}
 	return c, nil

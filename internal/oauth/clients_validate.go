@@ -154,6 +154,10 @@ func (v *clientRules) authMethod() {
 		v.add("jwks", apperr.CodeInvalidValue, "Only for private_key_jwt")
 	case uri:
 		v.problem("jwksUri", httpsURLProblem(*c.JWKSURI))
+	case keys:
+		if msg := checkKeySet(*c.JWKS); msg != "" {
+			v.add("jwks", apperr.CodeInvalidValue, msg)
+		}
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 
 // ClientAllows reports whether origin is among the allowedOrigins of the
 // client calling a token-style endpoint (its Basic credentials, its
-// client_id, or the client_id claim of its bearer token); for a preflight,
-// of any active client. It decides only CORS headers: authentication
-// happens in the endpoint.
+// client_id or assertion issuer, or the client_id claim of its bearer
+// token); for a preflight, of any active client. It decides only CORS
+// headers: authentication happens in the endpoint.
 func (p *Provider) ClientAllows(r *http.Request, origin string, preflight bool) bool {
 	ctx := r.Context()
 	if preflight {
@@ -46,7 +46,10 @@ func callerClientID(r *http.Request) string {
 		return unverifiedClaim(raw, "client_id")
 	}
 	if r.Method == http.MethodPost && r.ParseForm() == nil {
-		return r.PostForm.Get("client_id")
+		if id := r.PostForm.Get("client_id"); id != "" {
+			return id
+		}
+		return unverifiedClaim(r.PostForm.Get("client_assertion"), "iss")
 	}
 	return ""
 }

@@ -22,7 +22,7 @@ func (p *Provider) IntrospectEndpoint(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	c, err := p.authenticateClient(r.Context(), r, form, true)
+	c, err := p.authenticateClient(r.Context(), r, form, "/oauth2/introspect", true)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (p *Provider) RevokeEndpoint(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	c, err := p.authenticateClient(r.Context(), r, form, false)
+	c, err := p.authenticateClient(r.Context(), r, form, "/oauth2/revoke", false)
 	if err != nil {
 		return err
 	}

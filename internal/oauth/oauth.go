@@ -1,7 +1,8 @@
 // Package oauth is the OAuth 2.1 and OpenID Connect provider of Cerberus
 // IAM: clients, signing keys, authorization requests and codes, access,
-// refresh and ID tokens, consents, and the protocol endpoints (token,
-// introspection, revocation, userinfo, discovery, JWKS).
+// refresh and ID tokens, consents, device authorization, dynamic client
+// registration, and the protocol endpoints (token, introspection,
+// revocation, userinfo, discovery, JWKS).
 //
 // The wire types, PKCE verification, token hashes and ID-token-hint
 // verification come from github.com/zitadel/oidc/v3 (packages oidc and op);
@@ -11,6 +12,7 @@
 package oauth
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/access"
@@ -45,8 +47,9 @@ type Provider struct {
 	cfg     Config
 
 	// Keys manages the signing keys.
-	Keys   *KeyStore
-	states *tokenStates
+	Keys    *KeyStore
+	states  *tokenStates
+	keySets *keySets
 }
 
 // Deps are the services a Provider uses. Metrics may be nil.
@@ -57,6 +60,8 @@ type Deps struct {
 	Authorizer *access.Authorizer
 	Metrics    *telemetry.Metrics
 	Now        func() time.Time
+	// JWKSClient fetches clients' jwks_uri; nil means NewJWKSClient.
+	JWKSClient *http.Client
 }
 
 // New returns a Provider. Call Keys.Ensure and SyncScopes before serving.
@@ -65,6 +70,7 @@ func New(d Deps, cfg Config) *Provider {
 		metrics: d.Metrics, now: d.Now, cfg: cfg}
 	p.Keys = NewKeyStore(d.DB, d.Ring, d.Events, d.Now, cfg.RotateEvery)
 	p.states = newTokenStates(d.DB, d.Now)
+	p.keySets = newKeySets(d.JWKSClient)
 	return p
 }
 

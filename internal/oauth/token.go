@@ -38,7 +38,7 @@ func (p *Provider) TokenEndpoint(w http.ResponseWriter, r *http.Request) error {
 	case !ok:
 		return protocolError(CodeUnsupportedGrantType, "Unsupported grant_type")
 	}
-	c, err := p.authenticateClient(r.Context(), r, form, false)
+	c, err := p.authenticateClient(r.Context(), r, form, "/oauth2/token", false)
 	if err != nil {
 		return err
 	}
