@@ -61,6 +61,9 @@ func (s *server) registerOAuth(rt *httpapi.Router, svc *services, health *httpap
 	rt.Handle(http.MethodGet, "/oauth2/jwks.json", p.JWKSEndpoint, o)
 	rt.Handle(http.MethodPost, "/oauth2/token", p.TokenEndpoint, o,
 		httpapi.Limit(httpapi.LimitToken), httpapi.Auth("client", nil))
+	rt.Handle(http.MethodPost, "/oauth2/device_authorization",
+		p.DeviceAuthorizationEndpoint, o, httpapi.Limit(httpapi.LimitToken),
+		httpapi.Auth("client", nil))
 	rt.Handle(http.MethodPost, "/oauth2/introspect", p.IntrospectEndpoint, o,
 		httpapi.Auth("client", nil))
 	rt.Handle(http.MethodPost, "/oauth2/revoke", p.RevokeEndpoint, o,

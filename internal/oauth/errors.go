@@ -32,7 +32,8 @@ func (e *Error) OAuthError() (int, string, string) {
 	return e.Status, e.Code, e.Description
 }
 
-// The error codes of RFC 6749, 7009, 7662, 8707, 6750 and OpenID Connect.
+// The error codes of RFC 6749, 7009, 7591, 7662, 8628, 8707, 6750 and
+// OpenID Connect.
 const (
 	CodeInvalidRequest          = "invalid_request"
 	CodeInvalidClient           = "invalid_client"
@@ -51,6 +52,11 @@ const (
 	CodeRequestURINotSupported  = "request_uri_not_supported"
 	CodeInvalidToken            = "invalid_token"
 	CodeInsufficientScope       = "insufficient_scope"
+	CodeAuthorizationPending    = "authorization_pending"
+	CodeSlowDown                = "slow_down"
+	CodeExpiredToken            = "expired_token"
+	CodeInvalidRedirectURI      = "invalid_redirect_uri"
+	CodeInvalidClientMetadata   = "invalid_client_metadata"
 )
 
 func newError(status int, code, desc string) *Error {

@@ -41,7 +41,7 @@ type Flow struct {
 }
 
 // FlowFor returns the flow of a resume URL; the zero Flow when the URL
-// names no pending request.
+// names no pending request or device code.
 func (p *Provider) FlowFor(ctx context.Context, target string) (Flow, error) {
 	if !p.IsResumeURL(target) {
 		return Flow{}, nil
@@ -49,6 +49,9 @@ func (p *Provider) FlowFor(ctx context.Context, target string) (Flow, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return Flow{}, nil
+	}
+	if strings.HasSuffix(u.Path, "/device") {
+		return p.deviceFlow(ctx, u.Query().Get("user_code"))
 	}
 	req, err := p.loadRequest(ctx, u.Query().Get("request_id"))
 	if err != nil || req == nil || req.client == nil {
@@ -69,4 +72,19 @@ func origin(uri string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// deviceFlow returns the branding of the organisation whose client asked
+// for a device code; the zero Flow for any other code.
+func (p *Provider) deviceFlow(ctx context.Context, typed string) (Flow, error) {
+	code, ok := NormalizeUserCode(typed)
+	if !ok {
+		return Flow{}, nil
+	}
+	dc, err := readDeviceCode(ctx, p.db, `user_code = $1`, code)
+	if err != nil || dc == nil || dc.status != devicePending {
+		return Flow{}, err
+	}
+	b, err := p.Branding(ctx, dc.orgID)
+	return Flow{Branding: b}, err
 }

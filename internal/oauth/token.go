@@ -30,6 +30,7 @@ func (p *Provider) TokenEndpoint(w http.ResponseWriter, r *http.Request) error {
 		GrantAuthorizationCode: p.codeGrant,
 		GrantRefreshToken:      p.refreshGrant,
 		GrantClientCredentials: p.clientCredentialsGrant,
+		GrantDeviceCode:        p.deviceGrant,
 	}
 	run, ok := grants[gt]
 	switch {

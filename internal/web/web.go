@@ -1,6 +1,7 @@
 // Package web serves the hosted HTML pages of Cerberus IAM: sign-in with
-// the second factor, MFA enrollment, OAuth consent, the authorization
-// endpoint's browser side, RP-initiated logout and the error page.
+// the second factor, MFA enrollment, OAuth consent, device verification,
+// the authorization endpoint's browser side, RP-initiated logout and the
+// error page.
 //
 // Pages are rendered on the server with html/template, work without
 // JavaScript (the one script only auto-submits the form_post response),
@@ -70,6 +71,9 @@ func (p *Pages) Register(rt *httpapi.Router) {
 		httpapi.Auth("session", nil))
 	rt.Handle(http.MethodPost, "/oauth2/consent", p.consentDecision, page,
 		httpapi.Auth("session", nil))
+	rt.Handle(http.MethodGet, "/device", p.deviceForm, page, httpapi.Auth("session", nil))
+	rt.Handle(http.MethodPost, "/device", p.deviceSubmit, page, auth,
+		httpapi.Auth("session", nil))
 	rt.Handle(http.MethodGet, "/auth/login", p.loginForm, page)
 	rt.Handle(http.MethodPost, "/auth/login", p.login, page, auth)
 	rt.Handle(http.MethodGet, "/auth/login/mfa", p.mfaForm, page)
@@ -87,7 +91,7 @@ func (p *Pages) Register(rt *httpapi.Router) {
 func (p *Pages) parse() {
 	p.tmpl = map[string]*template.Template{}
 	for _, name := range []string{"login", "mfa", "setup", "consent", "logout", "error",
-		"formpost"} {
+		"formpost", "device"} {
 		p.tmpl[name] = template.Must(template.New("").ParseFS(templateFiles,
 			"templates/layout.html", "templates/"+name+".html"))
 	}
@@ -103,6 +107,8 @@ type view struct {
 	Target, Email, Secret, URI, QR, ClientName string
 	Codes                                      []string
 	Consent                                    *oauth.ConsentView
+	Device                                     *oauth.DeviceView
+	UserCode, Result                           string
 	Confirm                                    bool
 	Fields                                     map[string]string
 	Code, Description, RequestID               string

@@ -141,3 +141,38 @@ func TestUntrustedAuthorizeErrorIsJSONForNonBrowsers(t *testing.T) {
 		}
 	}
 }
+
+func TestDevicePageModes(t *testing.T) {
+	p := testPages(t)
+	cases := []struct {
+		name string
+		v    view
+		want []string
+	}{
+		{"entry", view{Title: "Connect a device", CSRF: "tok", UserCode: "bcdf",
+			Error: "Invalid or expired code"},
+			[]string{`name="_csrf" value="tok"`, `id="user_code"`, `value="bcdf"`,
+				"Invalid or expired code"}},
+		{"confirm", view{Title: "Connect a device", CSRF: "tok",
+			Device: &oauth.DeviceView{UserCode: "BCDF-GHJK", ClientName: "<TV>",
+				Scopes: []oauth.ScopeDescription{{Name: "openid",
+					Description: "Sign you in"}}}},
+			[]string{`value="BCDF-GHJK"`, "&lt;TV&gt;", "Sign you in",
+				`name="decision" value="allow"`, `name="decision" value="deny"`}},
+		{"approved", view{Title: "Connect a device", Result: "approved"},
+			[]string{`id="device-done"`, "Your device is connected"}},
+	}
+	for _, tc := range cases {
+		w := httptest.NewRecorder()
+		p.render(w, httptest.NewRequest(http.MethodGet, "/device", nil), 200, "device", tc.v)
+		body := w.Body.String()
+		if w.Header().Get("Content-Security-Policy") != pageCSP {
+			t.Errorf("%s: CSP %q", tc.name, w.Header().Get("Content-Security-Policy"))
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s: page lacks %q:\n%s", tc.name, s, body)
+			}
+		}
+	}
+}
