@@ -30,31 +30,10 @@ func RevokeAllTokens(ctx context.Context, d *db.DB, rec *event.Recorder, now tim
 	orgID string, dryRun bool) (TokenRevocation, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	var out TokenRevocation
-	scope, args := "", []any{now}
-	if orgID != "" {
-		scope, args = " AND organisation_id = $2", append(args, orgID)
-	}
-	live := `revoked_at IS NULL AND expires_at > $1 AND created_at <= $1` + scope
-	codes := `consumed_at IS NULL AND expires_at > $1` + scope
-	devices := `status IN ('pending', 'approved') AND expires_at > $1` + scope
+	steps, args := revocationSteps(orgID, &out)
+	args = append([]any{now}, args...)
 	if dryRun {
-		return out, countAll(ctx, d, args, []counted{{"tokens", live, &out.AccessTokens},
-			{"refresh_tokens", live, &out.RefreshTokens},
-			{"authorization_codes", codes, &out.AuthorizationCodes},
-			{"device_codes", devices, &out.DeviceCodes}})
-	}
-	steps := []struct {
-		stmt string
-		n    *int64
-	}{
-		{`UPDATE tokens SET revoked_at = $1 WHERE id IN (SELECT id FROM tokens WHERE ` +
-			live + batchLimit + `)`, &out.AccessTokens},
-		{`UPDATE refresh_tokens SET revoked_at = $1 WHERE id IN (SELECT id FROM
-			refresh_tokens WHERE ` + live + batchLimit + `)`, &out.RefreshTokens},
-		{`DELETE FROM authorization_codes WHERE id IN (SELECT id FROM authorization_codes
-			WHERE ` + codes + batchLimit + `)`, &out.AuthorizationCodes},
-		{`UPDATE device_codes SET status = 'denied', updated_at = $1 WHERE id IN (SELECT id
-			FROM device_codes WHERE ` + devices + batchLimit + `)`, &out.DeviceCodes},
+		return out, countAll(ctx, d, args, steps)
 	}
 	for _, st := range steps {
 		n, err := execBatches(ctx, d, st.stmt, args)
@@ -67,6 +46,37 @@ func RevokeAllTokens(ctx context.Context, d *db.DB, rec *event.Recorder, now tim
 		Type: "system.tokens_revoked_all", OrganisationID: orgID, Metadata: map[string]any{
 			"accessTokens": out.AccessTokens, "refreshTokens": out.RefreshTokens,
 			"authorizationCodes": out.AuthorizationCodes, "deviceCodes": out.DeviceCodes}})
+}
+
+// revocation is one step of RevokeAllTokens: the rows of table matching
+// where, changed by the batched stmt and counted in n. $1 is the time of
+// the run; $2, with an organisation, its id.
+type revocation struct {
+	table, where, stmt string
+	n                  *int64
+}
+
+func revocationSteps(orgID string, out *TokenRevocation) ([]revocation, []any) {
+	scope, args := "", []any{}
+	if orgID != "" {
+		scope, args = " AND organisation_id = $2", []any{orgID}
+	}
+	live := `revoked_at IS NULL AND expires_at > $1 AND created_at <= $1` + scope
+	codes := `consumed_at IS NULL AND expires_at > $1` + scope
+	devices := `status IN ('pending', 'approved') AND expires_at > $1` + scope
+	ids := func(table, where string) string {
+		return `id IN (SELECT id FROM ` + table + ` WHERE ` + where + batchLimit + `)`
+	}
+	return []revocation{
+		{"tokens", live, `UPDATE tokens SET revoked_at = $1 WHERE ` + ids("tokens", live),
+			&out.AccessTokens},
+		{"refresh_tokens", live, `UPDATE refresh_tokens SET revoked_at = $1 WHERE ` +
+			ids("refresh_tokens", live), &out.RefreshTokens},
+		{"authorization_codes", codes, `DELETE FROM authorization_codes WHERE ` +
+			ids("authorization_codes", codes), &out.AuthorizationCodes},
+		{"device_codes", devices, `UPDATE device_codes SET status = 'denied',
+			updated_at = $1 WHERE ` + ids("device_codes", devices), &out.DeviceCodes},
+	}, args
 }
 
 // batchLimit ends the id subquery of a batched statement.
@@ -92,18 +102,13 @@ func execBatches(ctx context.Context, d *db.DB, stmt string, args []any) (int64,
 	}
 }
 
-// counted is a COUNT(*) of the rows of table matching where.
-type counted struct {
-	table, where string
-	n            *int64
-}
-
-func countAll(ctx context.Context, d *db.DB, args []any, cs []counted) error {
-	for _, c := range cs {
-		err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+c.table+` WHERE `+c.where,
-			args...).Scan(c.n)
+// countAll counts, for each step, the rows it would change.
+func countAll(ctx context.Context, d *db.DB, args []any, steps []revocation) error {
+	for _, st := range steps {
+		err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+st.table+` WHERE `+st.where,
+			args...).Scan(st.n)
 		if err != nil {
-			return fmt.Errorf("count %s: %w", c.table, err)
+			return fmt.Errorf("count %s: %w", st.table, err)
 		}
 	}
 	return nil
