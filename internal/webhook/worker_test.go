@@ -282,15 +282,37 @@ func TestResponseExcerptIsBounded(t *testing.T) {
 	}
 }
 
-func TestRunStopsWhenTheContextEnds(t *testing.T) {
+// TestRunFinishesTheAttemptInHandAtShutdown stops the worker while the
+// receiver is still answering: Run waits for the answer, records it and
+// returns without starting another attempt.
+func TestRunFinishesTheAttemptInHandAtShutdown(t *testing.T) {
 	e := newEnv(t, dbtest.Open(t, db.SQLite), nil)
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		<-answer
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer rcv.Close()
+	ep, _ := e.create(t, rcv.URL)
+	e.emit(t, 2)
+	e.worker.opts.Concurrency = 1
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.worker.Run(ctx) }()
-	e.worker.Kick()
+	<-arrived
 	cancel()
+	close(answer)
 	if err := <-done; err != nil {
-		t.Errorf("Run = %v", err)
+		t.Fatalf("Run = %v", err)
+	}
+	statuses := map[string]int{}
+	for _, dl := range e.deliveries(t, ep.ID) {
+		statuses[dl.Status]++
+	}
+	if statuses[StatusSucceeded] != 1 || statuses[StatusPending] != 1 {
+		t.Errorf("after shutdown: %v, want the attempt in hand recorded and the other "+
+			"left pending", statuses)
 	}
 }
 
