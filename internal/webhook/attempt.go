@@ -248,9 +248,11 @@ func (w *Worker) countFailure(ctx context.Context, tx *sql.Tx, r claimed,
 	now time.Time) error {
 	var count int
 	var active bool
+	var client *string
 	err := tx.QueryRowContext(ctx, `UPDATE webhook_endpoints
 		SET failure_count = failure_count + 1 WHERE id = $1
-		RETURNING failure_count, is_active`, r.endpointID).Scan(&count, &active)
+		RETURNING failure_count, is_active, client_id`, r.endpointID).
+		Scan(&count, &active, &client)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -267,10 +269,13 @@ func (w *Worker) countFailure(ctx context.Context, tx *sql.Tx, r claimed,
 	}
 	w.log.Warn("webhook endpoint disabled after repeated failures",
 		"endpoint_id", r.endpointID, "org_id", r.orgID, "dropped", dropped)
-	return w.events.Record(event.WithActor(ctx, event.SystemActor), tx, event.Event{
-		Type: "webhook.disabled", OrganisationID: r.orgID, ResourceType: "webhook",
-		ResourceID: r.endpointID, Metadata: map[string]any{
-			"failureCount": count, "droppedDeliveries": dropped}})
+	ev := event.Event{Type: "webhook.disabled", OrganisationID: r.orgID,
+		ResourceType: "webhook", ResourceID: r.endpointID, Metadata: map[string]any{
+			"failureCount": count, "droppedDeliveries": dropped}}
+	if client != nil {
+		ev.ClientID = *client
+	}
+	return w.events.Record(event.WithActor(ctx, event.SystemActor), tx, ev)
 }
 
 // recordDropped ends a row whose endpoint is no longer active.
