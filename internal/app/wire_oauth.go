@@ -68,6 +68,8 @@ func (s *server) registerOAuth(rt *httpapi.Router, svc *services, health *httpap
 		httpapi.Auth("client", nil))
 	rt.Handle(http.MethodPost, "/oauth2/revoke", p.RevokeEndpoint, o,
 		httpapi.Auth("client", nil))
+	rt.Handle(http.MethodPost, "/oauth2/register", p.RegisterEndpoint, o,
+		httpapi.Auth("bearer", svc.authn.BearerScope("clients:create")))
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		rt.Handle(m, "/oauth2/userinfo", p.UserinfoEndpoint, o, httpapi.Auth("bearer", nil))
 	}
