@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/cerberus-iam/cerberus/internal/db"
 )
 
@@ -26,7 +28,9 @@ var discoveryKeys = []string{"issuer", "authorization_endpoint", "token_endpoint
 	"revocation_endpoint_auth_methods_supported",
 	"introspection_endpoint_auth_methods_supported", "claims_supported",
 	"authorization_response_iss_parameter_supported", "request_parameter_supported",
-	"request_uri_parameter_supported", "claims_parameter_supported"}
+	"request_uri_parameter_supported", "claims_parameter_supported",
+	"registration_endpoint", "device_authorization_endpoint",
+	"token_endpoint_auth_signing_alg_values_supported"}
 
 func strs(v any) []string {
 	var out []string
@@ -51,11 +55,6 @@ func TestDiscoveryListsOnlyWhatWorks(t *testing.T) {
 		doc["issuer"] != o.s.URL {
 		t.Errorf("discovery: %v", doc)
 	}
-	for _, k := range []string{"registration_endpoint", "device_authorization_endpoint"} {
-		if doc[k] != nil {
-			t.Errorf("discovery advertises %s, which is not implemented", k)
-		}
-	}
 
 	checked := map[string]bool{}
 	walkAuthMethods(t, o, doc, checked)
@@ -64,7 +63,8 @@ func TestDiscoveryListsOnlyWhatWorks(t *testing.T) {
 	walkEndpoints(t, o, doc, checked)
 	for _, group := range []string{"grant_types_supported", "response_modes_supported",
 		"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported",
-		"introspection_endpoint_auth_methods_supported"} {
+		"introspection_endpoint_auth_methods_supported",
+		"token_endpoint_auth_signing_alg_values_supported"} {
 		for _, v := range strs(doc[group]) {
 			if !checked[group+"/"+v] {
 				t.Errorf("%s lists %q, which was not exercised", group, v)
@@ -106,9 +106,24 @@ func discovery(t *testing.T, o *oauthEnv) map[string]any {
 }
 
 // walkAuthMethods authenticates at the token, revocation and
-// introspection endpoints with every advertised method.
+// introspection endpoints with every advertised method, and with an
+// assertion of every advertised algorithm.
 func walkAuthMethods(t *testing.T, o *oauthEnv, doc map[string]any, checked map[string]bool) {
+	for _, alg := range strs(doc["token_endpoint_auth_signing_alg_values_supported"]) {
+		k := newJWTKey(t, jose.SignatureAlgorithm(alg))
+		c := o.pkjwtClient(k, nil)
+		c.key = &k
+		if st, tok := authPost(t, o, c, "private_key_jwt", "/oauth2/token", url.Values{
+			"grant_type": {"client_credentials"}, "scope": {"orders.read"}}); st == 200 &&
+			tok["access_token"] != nil {
+			checked["token_endpoint_auth_signing_alg_values_supported/"+alg] = true
+		}
+	}
+	pk := newJWTKey(t, jose.ES256)
+	jwtClient := o.pkjwtClient(pk, nil)
+	jwtClient.key = &pk
 	clients := map[string]rpClient{
+		"private_key_jwt":     jwtClient,
 		"client_secret_basic": o.createClient(nil),
 		"client_secret_post": o.createClient(map[string]any{
 			"tokenEndpointAuthMethod": "client_secret_post"}),
@@ -156,6 +171,10 @@ func authPost(t *testing.T, o *oauthEnv, c rpClient, method, path string,
 	form url.Values) (int, map[string]any) {
 	t.Helper()
 	switch method {
+	case "private_key_jwt":
+		resp, body := assertionPost(t, o, path, c.key.sign(t,
+			assertionClaims(c.ClientID, o.s.URL+path)), form)
+		return resp.StatusCode, body
 	case "client_secret_post":
 		form.Set("client_id", c.ClientID)
 		form.Set("client_secret", c.Secret)
@@ -181,6 +200,11 @@ func walkGrants(t *testing.T, o *oauthEnv, doc map[string]any, checked map[strin
 			form = url.Values{"grant_type": {g}, "refresh_token": {tok["refresh_token"].(string)}}
 		case "client_credentials":
 			form = url.Values{"grant_type": {g}, "scope": {"orders.read"}}
+		case "urn:ietf:params:oauth:grant-type:device_code":
+			if walkDeviceGrant(t, o) {
+				checked["grant_types_supported/"+g] = true
+			}
+			continue
 		default:
 			continue
 		}
@@ -241,11 +265,16 @@ func walkEndpoints(t *testing.T, o *oauthEnv, doc map[string]any, checked map[st
 	tok := clientForm(t, o, c, "/oauth2/token", exchangeForm(c, codeFor(t, o, c, nil)))
 	at := tok["access_token"].(string)
 	for _, k := range []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint",
-		"jwks_uri", "revocation_endpoint", "introspection_endpoint", "end_session_endpoint"} {
+		"jwks_uri", "revocation_endpoint", "introspection_endpoint", "end_session_endpoint",
+		"registration_endpoint", "device_authorization_endpoint"} {
 		u, _ := doc[k].(string)
 		if !strings.HasPrefix(u, o.s.URL+"/oauth2/") {
 			t.Errorf("%s = %q", k, u)
 		}
+	}
+	if resp, reg := register(t, o, o.apiKey("clients:create"), map[string]any{
+		"redirect_uris": []string{rpRedirect}}); resp.StatusCode != http.StatusCreated {
+		t.Errorf("registration_endpoint: %d %v", resp.StatusCode, reg)
 	}
 	if st := bearerGet(t, o, "/oauth2/userinfo", at, nil); st != 200 {
 		t.Errorf("userinfo_endpoint: %d", st)
@@ -275,4 +304,16 @@ func walkEndpoints(t *testing.T, o *oauthEnv, doc map[string]any, checked map[st
 	if !strings.Contains(resp.Header.Get("Location"), "/oauth2/consent") {
 		t.Errorf("prompt=consent: %s", resp.Header.Get("Location"))
 	}
+}
+
+// walkDeviceGrant runs the device grant once: a code, its approval on the
+// page, and the tokens at the first poll.
+func walkDeviceGrant(t *testing.T, o *oauthEnv) bool {
+	t.Helper()
+	d := startDevice(t, o, o.deviceClient().ClientID)
+	if decideOnPage(t, o, newPageBrowser(t), d, "allow") != o.s.URL+"/device?result=approved" {
+		return false
+	}
+	st, body := d.poll()
+	return st == http.StatusOK && body["access_token"] != nil
 }

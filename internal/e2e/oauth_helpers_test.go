@@ -96,6 +96,8 @@ func (o *oauthEnv) call(method, path string, body any) (*http.Response, map[stri
 // client is a registered OAuth client.
 type rpClient struct {
 	ID, ClientID, Secret, Redirect string
+	// key signs the assertions of a private_key_jwt client.
+	key *jwtKey
 }
 
 const rpRedirect = "http://127.0.0.1:9/cb"

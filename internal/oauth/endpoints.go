@@ -55,6 +55,11 @@ func bearerToken(r *http.Request) (string, bool) {
 	return "", false
 }
 
+// BearerChallenge sets the RFC 6750 WWW-Authenticate challenge of e (an
+// invalid_token or insufficient_scope error) on w and returns e, for the
+// guards of bearer-protected endpoints.
+func BearerChallenge(w http.ResponseWriter, e *Error) error { return bearerError(w, e) }
+
 // bearerError sets the RFC 6750 challenge for e and returns it.
 func bearerError(w http.ResponseWriter, e *Error) error {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="cerberus", error="`+e.Code+`", `+
@@ -84,6 +89,8 @@ type Discovery struct {
 	Revocation        string   `json:"revocation_endpoint"`
 	Introspection     string   `json:"introspection_endpoint"`
 	EndSession        string   `json:"end_session_endpoint"`
+	Registration      string   `json:"registration_endpoint"`
+	DeviceAuth        string   `json:"device_authorization_endpoint"`
 	Scopes            []string `json:"scopes_supported"`
 	ResponseTypes     []string `json:"response_types_supported"`
 	ResponseModes     []string `json:"response_modes_supported"`
@@ -96,12 +103,18 @@ type Discovery struct {
 	TokenAuth         []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationAuth    []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionAuth []string `json:"introspection_endpoint_auth_methods_supported"`
+	TokenAuthAlgs     []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	Claims            []string `json:"claims_supported"`
 	ISSParameter      bool     `json:"authorization_response_iss_parameter_supported"`
 	RequestParameter  bool     `json:"request_parameter_supported"`
 	RequestURI        bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameter   bool     `json:"claims_parameter_supported"`
 }
+
+// clientAuthMethods are the client authentication methods of the token,
+// revocation and device authorization endpoints.
+var clientAuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT,
+	AuthNone}
 
 // Metadata returns the discovery document. It lists only what the
 // provider implements.
@@ -111,17 +124,19 @@ func (p *Provider) Metadata() Discovery {
 		Authorization: iss + "/oauth2/authorize", Token: iss + "/oauth2/token",
 		Userinfo: iss + "/oauth2/userinfo", JWKSURI: iss + "/oauth2/jwks.json",
 		Revocation: iss + "/oauth2/revoke", Introspection: iss + "/oauth2/introspect",
-		EndSession: iss + "/oauth2/logout", Scopes: OIDCScopes,
+		EndSession: iss + "/oauth2/logout", Registration: iss + "/oauth2/register",
+		DeviceAuth: iss + "/oauth2/device_authorization", Scopes: OIDCScopes,
 		ResponseTypes: []string{"code"}, ResponseModes: []string{ModeQuery, ModeFormPost},
 		GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken,
-			GrantClientCredentials},
+			GrantClientCredentials, GrantDeviceCode},
 		SubjectTypes: []string{"public"}, IDTokenAlgs: []string{AlgEdDSA, AlgRS256},
 		CodeChallenges:    []string{"S256"},
 		Prompts:           []string{PromptNone, PromptLogin, PromptConsent},
 		ACRs:              []string{ACRPassword, ACRMFA},
-		TokenAuth:         []string{AuthSecretBasic, AuthSecretPost, AuthNone},
-		RevocationAuth:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
-		IntrospectionAuth: []string{AuthSecretBasic, AuthSecretPost},
+		TokenAuth:         clientAuthMethods,
+		RevocationAuth:    clientAuthMethods,
+		IntrospectionAuth: []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT},
+		TokenAuthAlgs:     AssertionAlgs,
 		Claims: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
 			"azp", "at_hash", "amr", "acr", "sid", "name", "given_name", "family_name",
 			"updated_at", "email", "email_verified", "phone_number", "phone_number_verified"},
