@@ -12,6 +12,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -93,7 +94,13 @@ func scan(sc interface{ Scan(...any) error }) (*Record, error) {
 	}
 	r.Metadata = json.RawMessage("null")
 	if meta.Valid {
-		r.Metadata = json.RawMessage(meta.String)
+		// PostgreSQL renders jsonb with spaces; both engines answer the
+		// compact form.
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(meta.String)); err != nil {
+			return nil, fmt.Errorf("audit metadata: %w", err)
+		}
+		r.Metadata = b.Bytes()
 	}
 	return &r, nil
 }
@@ -123,8 +130,9 @@ func (s *Service) batch(ctx context.Context, orgID string, f Filter, after *posi
 	if after != nil {
 		args = append(args, after.createdAt, after.id)
 		k := len(args)
-		where += fmt.Sprintf(` AND (created_at < $%d OR (created_at = $%d AND id < $%d))`,
-			k-1, k-1, k)
+		// A row-value comparison lets both engines seek the index of
+		// (organisation_id, created_at, id) instead of filtering.
+		where += fmt.Sprintf(` AND (created_at, id) < ($%d, $%d)`, k-1, k)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM audit_logs`+where+
 		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, n), args...)
