@@ -30,6 +30,8 @@ type admRig struct {
 	svc *services
 	// issuer is ISSUER_URL, the audience tokens for the admin API carry.
 	issuer string
+	// handler is the whole HTTP pipeline.
+	handler http.Handler
 }
 
 // admPassword is the password of every account the tests create.
@@ -71,10 +73,12 @@ func newAdmRig(t *testing.T, e db.Engine, extra ...string) *admRig {
 	}
 	rt := httpapi.NewRouter(svc.limiters, s.metrics)
 	s.registerRoutes(rt, svc)
-	ts := httptest.NewServer(httpapi.Pipeline(rt, httpapi.PipelineOptions{Logger: s.log,
-		BodyLimit: cfg.BodyLimitBytes}))
+	h := httpapi.Pipeline(rt, httpapi.PipelineOptions{Logger: s.log,
+		BodyLimit: cfg.BodyLimitBytes})
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return &admRig{t: t, db: s.db, url: ts.URL, rt: rt, svc: svc, issuer: cfg.IssuerURL}
+	return &admRig{t: t, db: s.db, url: ts.URL, rt: rt, svc: svc, issuer: cfg.IssuerURL,
+		handler: h}
 }
 
 // admClient is a caller: a browser with its session cookie and CSRF
