@@ -137,7 +137,8 @@ func TestAPIKeyRefusals(t *testing.T) {
 		writer := o.owner.apiKey("teams:create")
 		writer.call(http.MethodPost, "/v1/admin/teams", map[string]any{"name": "Bots",
 			"slug": "bots"}).want(t, 201, "")
-		if n := r.count(`SELECT COUNT(*) FROM audit_logs a JOIN api_keys k ON CAST(k.id AS TEXT) = a.actor_id
+		if n := r.count(`SELECT COUNT(*) FROM audit_logs a
+			JOIN api_keys k ON CAST(k.id AS TEXT) = a.actor_id
 			WHERE a.event_type = 'team.created' AND a.actor_type = 'api_key'
 			AND k.prefix = $1`, writer.bearer[:16]); n != 1 {
 			t.Fatal("team.created by a key does not name the key as its actor")

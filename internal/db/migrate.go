@@ -235,7 +235,9 @@ func (s *migrationStore) GetMigration(
 	return &database.GetMigrationResult{Timestamp: at, IsApplied: true}, nil
 }
 
-func (s *migrationStore) GetLatestVersion(ctx context.Context, db database.DBTxConn) (int64, error) {
+func (s *migrationStore) GetLatestVersion(
+	ctx context.Context, db database.DBTxConn,
+) (int64, error) {
 	var v *int64
 	err := db.QueryRowContext(ctx, "SELECT MAX(version) FROM "+MigrationTable).Scan(&v)
 	if err != nil {

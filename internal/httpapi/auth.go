@@ -159,7 +159,9 @@ func (a *Authenticator) credential(
 	return p, nil
 }
 
-func (a *Authenticator) bearerPrincipal(ctx context.Context, raw string) (*access.Principal, error) {
+func (a *Authenticator) bearerPrincipal(
+	ctx context.Context, raw string,
+) (*access.Principal, error) {
 	if strings.HasPrefix(raw, "ck_") {
 		if a.APIKeys == nil {
 			return nil, apperr.New(apperr.Unauthorized, "Invalid or expired API key")
