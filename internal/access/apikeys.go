@@ -128,25 +128,25 @@ func ptr[T any](v T) *T { return &v }
 // scopes.
 func checkKeyCreate(in *APIKeyCreate) ([]string, error) {
 	var c checker
-	in.Name = c.text("name", in.Name, maxName)
+	in.Name = c.Text("name", in.Name, maxName)
 	var scopes []string
 	switch n := len(in.Scopes); {
 	case n == 0:
-		c.add("scopes", apperr.CodeRequired, "At least one scope is required")
+		c.Add("scopes", apperr.CodeRequired, "At least one scope is required")
 	case n > maxKeyScopes:
-		c.add("scopes", apperr.CodeTooLarge, "At most 50 scopes")
+		c.Add("scopes", apperr.CodeTooLarge, "At most 50 scopes")
 	}
 	for i, sc := range in.Scopes {
 		if !IsCatalogued(sc) {
-			c.add("scopes."+strconv.Itoa(i), apperr.CodeInvalidValue, "Unknown permission")
+			c.Add("scopes."+strconv.Itoa(i), apperr.CodeInvalidValue, "Unknown permission")
 		} else if !slices.Contains(scopes, sc) {
 			scopes = append(scopes, sc)
 		}
 	}
 	if d := in.ExpiresInDays; d != nil && (*d < 1 || *d > maxKeyDays) {
-		c.add("expiresInDays", apperr.CodeInvalidValue, "Must be from 1 to 3650, or null")
+		c.Add("expiresInDays", apperr.CodeInvalidValue, "Must be from 1 to 3650, or null")
 	}
-	return scopes, c.err()
+	return scopes, c.Err()
 }
 
 func (s *Service) insertKey(ctx context.Context, tx *sql.Tx, orgID string, k *APIKey,

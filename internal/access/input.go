@@ -20,35 +20,7 @@ const (
 var slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // checker collects the field errors of one input.
-type checker struct {
-	fields []apperr.FieldError
-}
-
-func (c *checker) add(field, code, msg string) {
-	c.fields = append(c.fields, apperr.Field(field, code, msg))
-}
-
-// err returns 400 "Invalid input" with the collected fields, or nil.
-func (c *checker) err() error {
-	if len(c.fields) == 0 {
-		return nil
-	}
-	return apperr.InvalidInput(c.fields...)
-}
-
-// text checks a required string of 1..max characters after trimming and
-// returns the trimmed value.
-func (c *checker) text(field, raw string, max int) string {
-	v := strings.TrimSpace(raw)
-	switch n := utf8.RuneCountInString(v); {
-	case n == 0:
-		c.add(field, apperr.CodeRequired, "Required")
-	case n > max:
-		c.add(field, apperr.CodeTooLong, "Must be at most "+strconv.Itoa(max)+
-			" characters")
-	}
-	return v
-}
+type checker struct{ apperr.Checker }
 
 // optional checks a nullable string of at most max characters; an empty
 // or null value is stored as NULL.
@@ -58,7 +30,7 @@ func (c *checker) optional(field string, raw *string, max int) *string {
 	}
 	v := strings.TrimSpace(*raw)
 	if utf8.RuneCountInString(v) > max {
-		c.add(field, apperr.CodeTooLong, "Must be at most "+strconv.Itoa(max)+
+		c.Add(field, apperr.CodeTooLong, "Must be at most "+strconv.Itoa(max)+
 			" characters")
 	}
 	if v == "" {
@@ -72,11 +44,11 @@ func (c *checker) optional(field string, raw *string, max int) *string {
 func (c *checker) slug(field, raw string) string {
 	switch {
 	case raw == "":
-		c.add(field, apperr.CodeRequired, "Required")
+		c.Add(field, apperr.CodeRequired, "Required")
 	case len(raw) > maxSlug:
-		c.add(field, apperr.CodeTooLong, "Must be at most 63 characters")
+		c.Add(field, apperr.CodeTooLong, "Must be at most 63 characters")
 	case !slugPattern.MatchString(raw):
-		c.add(field, apperr.CodeInvalidFormat,
+		c.Add(field, apperr.CodeInvalidFormat,
 			"Must be lower-case letters and digits separated by single hyphens")
 	}
 	return raw
@@ -85,7 +57,7 @@ func (c *checker) slug(field, raw string) string {
 // notNull refuses null for a PATCH member that cannot be cleared.
 func notNull[T any](c *checker, field string, f patch.Field[T]) bool {
 	if f.Set && f.Null {
-		c.add(field, apperr.CodeInvalidType, "Must not be null")
+		c.Add(field, apperr.CodeInvalidType, "Must not be null")
 		return false
 	}
 	return f.Set

@@ -38,14 +38,14 @@ type RolePatch struct {
 func (s *Service) CreateRole(ctx context.Context, actor *Principal, in RoleCreate) (*Role,
 	error) {
 	var c checker
-	in.Name = c.text("name", in.Name, maxName)
+	in.Name = c.Text("name", in.Name, maxName)
 	in.Slug = c.slug("slug", in.Slug)
 	in.Description = c.optional("description", in.Description, maxDescription)
 	perms, err := s.permissionsByID(ctx, &c, "permissionIds", in.PermissionIDs)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.checkGrant(ctx, actor, refSlugs(perms)...); err != nil {
@@ -75,7 +75,7 @@ func (s *Service) permissionsByID(ctx context.Context, c *checker, field string,
 			return nil, err
 		}
 		if p == nil {
-			c.add(field+"."+strconv.Itoa(i), apperr.CodeInvalidValue, "Unknown permission")
+			c.Add(field+"."+strconv.Itoa(i), apperr.CodeInvalidValue, "Unknown permission")
 			continue
 		}
 		out = append(out, *p)
@@ -178,14 +178,14 @@ func (s *Service) UpdateRole(ctx context.Context, actor *Principal, id string,
 	var c checker
 	name := ""
 	if notNull(&c, "name", p.Name) {
-		name = c.text("name", p.Name.Value, maxName)
+		name = c.Text("name", p.Name.Value, maxName)
 	}
 	var desc *string
 	if p.Description.Set {
 		desc = c.optional("description", p.Description.Ptr(), maxDescription)
 	}
 	notNull(&c, "isDefault", p.IsDefault)
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	var role *Role

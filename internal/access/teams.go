@@ -195,10 +195,10 @@ func (s *Service) teamEvent(ctx context.Context, tx *sql.Tx, t *Team, audit, hoo
 func (s *Service) CreateTeam(ctx context.Context, orgID string, in TeamCreate) (*Team,
 	error) {
 	var c checker
-	in.Name = c.text("name", in.Name, maxName)
+	in.Name = c.Text("name", in.Name, maxName)
 	in.Slug = c.slug("slug", in.Slug)
 	in.Description = c.optional("description", in.Description, maxDescription)
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -230,13 +230,13 @@ func (s *Service) UpdateTeam(ctx context.Context, orgID, id string, p TeamPatch)
 	var c checker
 	name := ""
 	if notNull(&c, "name", p.Name) {
-		name = c.text("name", p.Name.Value, maxName)
+		name = c.Text("name", p.Name.Value, maxName)
 	}
 	var desc *string
 	if p.Description.Set {
 		desc = c.optional("description", p.Description.Ptr(), maxDescription)
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	var team *Team

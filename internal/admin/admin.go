@@ -17,10 +17,7 @@ package admin
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/apperr"
@@ -106,61 +103,15 @@ const (
 )
 
 // checker collects the field errors of one input.
-type checker struct {
-	fields []apperr.FieldError
-}
-
-func (c *checker) add(field, code, msg string) {
-	c.fields = append(c.fields, apperr.Field(field, code, msg))
-}
-
-// err returns 400 "Invalid input" with the collected fields, or nil.
-func (c *checker) err() error {
-	if len(c.fields) == 0 {
-		return nil
-	}
-	return apperr.InvalidInput(c.fields...)
-}
-
-// text checks a required string of 1..max characters after trimming and
-// returns the trimmed value.
-func (c *checker) text(field, raw string, max int) string {
-	v := strings.TrimSpace(raw)
-	switch n := utf8.RuneCountInString(v); {
-	case n == 0:
-		c.add(field, apperr.CodeRequired, "Required")
-	case n > max:
-		c.add(field, apperr.CodeTooLong, "Must be at most "+strconv.Itoa(max)+
-			" characters")
-	}
-	return v
-}
+type checker struct{ apperr.Checker }
 
 // email checks a required address and returns its normalised form.
 func (c *checker) email(field, raw string) string {
-	e := identity.NormalizeEmail(raw)
-	switch {
-	case e == "":
-		c.add(field, apperr.CodeRequired, "Required")
-	case utf8.RuneCountInString(e) > 254:
-		c.add(field, apperr.CodeTooLong, "Must be at most 254 characters")
-	case !identity.ValidEmail(e):
-		c.add(field, apperr.CodeInvalidFormat, "Invalid email address")
-	}
-	return e
+	return identity.CheckEmail(&c.Checker, field, raw)
 }
 
-// phone checks an E.164 telephone number: + and 7 to 15 digits.
-func (c *checker) phone(field, raw string) {
-	ok := len(raw) >= 8 && len(raw) <= 16 && raw[0] == '+'
-	for i := 1; ok && i < len(raw); i++ {
-		ok = raw[i] >= '0' && raw[i] <= '9'
-	}
-	if !ok {
-		c.add(field, apperr.CodeInvalidFormat,
-			"Must be an E.164 number: + and 7 to 15 digits")
-	}
-}
+// phone checks an E.164 telephone number.
+func (c *checker) phone(field, raw string) { identity.CheckPhone(&c.Checker, field, raw) }
 
 // nullable maps "" to NULL.
 func nullable(s string) any {

@@ -223,9 +223,9 @@ func (s *Service) checkInvitation(ctx context.Context, actor *access.Principal,
 		return nil, err
 	}
 	if d := in.ExpiresInDays; d != nil && (*d < 1 || *d > maxInvitationDays) {
-		c.add("expiresInDays", apperr.CodeInvalidValue, "Must be from 1 to 30")
+		c.Add("expiresInDays", apperr.CodeInvalidValue, "Must be from 1 to 30")
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	if role.err != nil {
@@ -249,12 +249,12 @@ type roleLookup struct {
 
 func (s *Service) invitedRole(ctx context.Context, c *checker, orgID, id string) roleLookup {
 	if id == "" {
-		c.add("roleId", apperr.CodeRequired, "Required")
+		c.Add("roleId", apperr.CodeRequired, "Required")
 		return roleLookup{}
 	}
 	r, err := access.ReadRole(ctx, s.db, orgID, id)
 	if errors.Is(err, access.ErrRoleNotFound) {
-		c.add("roleId", apperr.CodeInvalidValue, "Unknown role")
+		c.Add("roleId", apperr.CodeInvalidValue, "Unknown role")
 		return roleLookup{}
 	}
 	return roleLookup{role: r, err: err}

@@ -113,14 +113,14 @@ func applyOrganisation(o *Organisation, p OrganisationPatch) ([]string, error) {
 	applyLists(&c, o, p, set)
 	applySessions(&c, o, p, set)
 	applyPolicies(&c, o, p, set)
-	return fields, c.err()
+	return fields, c.Err()
 }
 
 type setter func(name string, present bool) bool
 
 func applyContact(c *checker, o *Organisation, p OrganisationPatch, set setter) {
 	if set("name", p.Name.Set) && required(c, "name", p.Name.Null) {
-		o.Name = c.text("name", p.Name.Value, maxName)
+		o.Name = c.Text("name", p.Name.Value, maxName)
 	}
 	if set("email", p.Email.Set) && required(c, "email", p.Email.Null) {
 		e := c.email("email", p.Email.Value)
@@ -141,7 +141,7 @@ func applyContact(c *checker, o *Organisation, p OrganisationPatch, set setter) 
 // required refuses null for a member that cannot be cleared.
 func required(c *checker, field string, null bool) bool {
 	if null {
-		c.add(field, apperr.CodeInvalidType, "Must not be null")
+		c.Add(field, apperr.CodeInvalidType, "Must not be null")
 	}
 	return !null
 }
@@ -162,7 +162,7 @@ func applyLists(c *checker, o *Organisation, p OrganisationPatch, set setter) {
 			continue
 		}
 		if len(l.f.Value) > maxURLs {
-			c.add(l.name, apperr.CodeTooLarge, "At most 20 entries")
+			c.Add(l.name, apperr.CodeTooLarge, "At most 20 entries")
 		}
 		for i, v := range l.f.Value {
 			l.each(c, l.name+"."+strconv.Itoa(i), v)
@@ -183,7 +183,7 @@ func absoluteURL(c *checker, field, v string) {
 	u, err := url.Parse(v)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" ||
 		len(v) > maxURLLength {
-		c.add(field, apperr.CodeInvalidFormat, "Must be an absolute URL")
+		c.Add(field, apperr.CodeInvalidFormat, "Must be an absolute URL")
 	}
 }
 
@@ -191,7 +191,7 @@ func absoluteURL(c *checker, field, v string) {
 func httpsURL(c *checker, field, v string) {
 	u, err := url.Parse(v)
 	if err != nil || u.Scheme != "https" || u.Host == "" || len(v) > maxURLLength {
-		c.add(field, apperr.CodeInvalidFormat, "Must be an https URL")
+		c.Add(field, apperr.CodeInvalidFormat, "Must be an https URL")
 	}
 }
 
@@ -202,7 +202,7 @@ func exactOrigin(c *checker, field, v string) {
 	ok := err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
 		u.Scheme+"://"+u.Host == v && !strings.Contains(v, "*")
 	if !ok {
-		c.add(field, apperr.CodeInvalidFormat,
+		c.Add(field, apperr.CodeInvalidFormat,
 			"Must be an exact origin (scheme://host[:port]) without wildcard")
 	}
 }
@@ -228,7 +228,7 @@ func applySessions(c *checker, o *Organisation, p OrganisationPatch, set setter)
 		required(c, "allowedMfaMethods", p.AllowedMFAMethods.Null) {
 		m := p.AllowedMFAMethods.Value
 		if len(m) != 1 || m[0] != "totp" {
-			c.add("allowedMfaMethods", apperr.CodeInvalidValue, `Must be ["totp"]`)
+			c.Add("allowedMfaMethods", apperr.CodeInvalidValue, `Must be ["totp"]`)
 		}
 		o.AllowedMFAMethods = nonNil(m)
 	}
@@ -238,9 +238,9 @@ func applySessions(c *checker, o *Organisation, p OrganisationPatch, set setter)
 func bounds(c *checker, field string, v, min, max int) {
 	switch {
 	case v < min:
-		c.add(field, apperr.CodeTooSmall, "Must be at least "+strconv.Itoa(min))
+		c.Add(field, apperr.CodeTooSmall, "Must be at least "+strconv.Itoa(min))
 	case v > max:
-		c.add(field, apperr.CodeTooLarge, "Must be at most "+strconv.Itoa(max))
+		c.Add(field, apperr.CodeTooLarge, "Must be at most "+strconv.Itoa(max))
 	}
 }
 
@@ -266,7 +266,7 @@ func applyPolicies(c *checker, o *Organisation, p OrganisationPatch, set setter)
 	if set("metadata", p.Metadata.Set) {
 		o.Metadata = rawOrNull(p.Metadata)
 		if len(o.Metadata) > maxMetadataBytes {
-			c.add("metadata", apperr.CodeTooLarge, "Must be at most 16 KiB")
+			c.Add("metadata", apperr.CodeTooLarge, "Must be at most 16 KiB")
 		}
 	}
 }
@@ -314,7 +314,7 @@ func checkBranding(c *checker, b Branding) {
 		httpsURL(c, "branding.logoUrl", *b.LogoURL)
 	}
 	if b.PrimaryColor != nil && !colorPattern.MatchString(*b.PrimaryColor) {
-		c.add("branding.primaryColor", apperr.CodeInvalidFormat, "Must be #RRGGBB")
+		c.Add("branding.primaryColor", apperr.CodeInvalidFormat, "Must be #RRGGBB")
 	}
 }
 

@@ -155,7 +155,7 @@ func userFilter(orgID string, q UserQuery) (string, []any, error) {
 	case "blocked":
 		where += ` AND u.blocked_at IS NOT NULL`
 	default:
-		c.add("status", apperr.CodeInvalidValue, "Must be active or blocked")
+		c.Add("status", apperr.CodeInvalidValue, "Must be active or blocked")
 	}
 	if q.RoleID != "" {
 		checkID(&c, "roleId", q.RoleID)
@@ -167,13 +167,13 @@ func userFilter(orgID string, q UserQuery) (string, []any, error) {
 		where += ` AND EXISTS (SELECT 1 FROM team_members tm WHERE tm.user_id = u.id
 			AND tm.team_id = ` + arg(q.TeamID) + `)`
 	}
-	return where, args, c.err()
+	return where, args, c.Err()
 }
 
 // checkID refuses a filter value that is not an id.
 func checkID(c *checker, field, v string) {
 	if !db.ValidID(v) {
-		c.add(field, apperr.CodeInvalidFormat, "Must be a UUID")
+		c.Add(field, apperr.CodeInvalidFormat, "Must be a UUID")
 	}
 }
 

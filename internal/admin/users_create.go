@@ -78,13 +78,13 @@ func (s *Service) checkCreate(ctx context.Context, actor *access.Principal,
 	in *UserCreate) ([]*access.Role, []string, error) {
 	var c checker
 	in.Email = c.email("email", in.Email)
-	in.FirstName = c.text("firstName", in.FirstName, maxName)
-	in.LastName = c.text("lastName", in.LastName, maxName)
+	in.FirstName = c.Text("firstName", in.FirstName, maxName)
+	in.LastName = c.Text("lastName", in.LastName, maxName)
 	if in.Phone != nil {
 		c.phone("phone", *in.Phone)
 	}
 	if in.Password != nil && *in.Password == "" {
-		c.add("password", apperr.CodeRequired, "Must not be empty")
+		c.Add("password", apperr.CodeRequired, "Must not be empty")
 	}
 	roles, err := s.rolesByID(ctx, &c, actor.OrganisationID, in.RoleIDs)
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Service) checkCreate(ctx context.Context, actor *access.Principal,
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, nil, err
 	}
 	if err := s.checkRoles(ctx, actor, roles); err != nil {
@@ -121,11 +121,11 @@ func (s *Service) rolesByID(ctx context.Context, c *checker, orgID string,
 		r, err := access.ReadRole(ctx, s.db, orgID, id)
 		switch {
 		case errors.Is(err, access.ErrRoleNotFound):
-			c.add(field, apperr.CodeInvalidValue, "Unknown role")
+			c.Add(field, apperr.CodeInvalidValue, "Unknown role")
 		case err != nil:
 			return nil, err
 		case r.IsOwner():
-			c.add(field, apperr.CodeInvalidValue, "The Owner role cannot be assigned")
+			c.Add(field, apperr.CodeInvalidValue, "The Owner role cannot be assigned")
 		default:
 			out = append(out, r)
 		}
@@ -172,7 +172,7 @@ func teamsByID(ctx context.Context, q db.Querier, c *checker, orgID string,
 			}
 		}
 		if !ok {
-			c.add("teamIds."+strconv.Itoa(i), apperr.CodeInvalidValue, "Unknown team")
+			c.Add("teamIds."+strconv.Itoa(i), apperr.CodeInvalidValue, "Unknown team")
 			continue
 		}
 		out = append(out, id)

@@ -39,9 +39,9 @@ func checkPatch(p *UserPatch) error {
 		v    *patch.Field[string]
 	}{{"firstName", &p.FirstName}, {"lastName", &p.LastName}} {
 		if f.v.Set && f.v.Null {
-			c.add(f.name, apperr.CodeInvalidType, "Must not be null")
+			c.Add(f.name, apperr.CodeInvalidType, "Must not be null")
 		} else if f.v.Set {
-			f.v.Value = c.text(f.name, f.v.Value, maxName)
+			f.v.Value = c.Text(f.name, f.v.Value, maxName)
 		}
 	}
 	if p.Phone.Set && !p.Phone.Null {
@@ -49,19 +49,19 @@ func checkPatch(p *UserPatch) error {
 	}
 	if p.BlockedAt.Set && !p.BlockedAt.Null {
 		if _, err := time.Parse(time.RFC3339Nano, p.BlockedAt.Value); err != nil {
-			c.add("blockedAt", apperr.CodeInvalidFormat, "Must be an RFC 3339 timestamp")
+			c.Add("blockedAt", apperr.CodeInvalidFormat, "Must be an RFC 3339 timestamp")
 		}
 	}
 	if p.BlockedReason.Set && utf8.RuneCountInString(p.BlockedReason.Value) > maxReason {
-		c.add("blockedReason", apperr.CodeTooLong, "Must be at most 500 characters")
+		c.Add("blockedReason", apperr.CodeTooLong, "Must be at most 500 characters")
 	}
 	if p.MFAEnabled.Set && (p.MFAEnabled.Null || p.MFAEnabled.Value) {
-		c.add("mfaEnabled", apperr.CodeInvalidValue, "Only false is accepted")
+		c.Add("mfaEnabled", apperr.CodeInvalidValue, "Only false is accepted")
 	}
 	if p.LockedAt.Set && !p.LockedAt.Null {
-		c.add("lockedAt", apperr.CodeInvalidValue, "Only null is accepted")
+		c.Add("lockedAt", apperr.CodeInvalidValue, "Only null is accepted")
 	}
-	return c.err()
+	return c.Err()
 }
 
 // blocks reports a patch that blocks the user.

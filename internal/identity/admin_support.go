@@ -2,8 +2,11 @@ package identity
 
 import (
 	"context"
+	"regexp"
 	"time"
+	"unicode/utf8"
 
+	"github.com/cerberus-iam/cerberus/internal/apperr"
 	"github.com/cerberus-iam/cerberus/internal/db"
 )
 
@@ -11,9 +14,31 @@ import (
 // identity rules, so that an account an administrator creates obeys the
 // same email and password rules as one created by its owner.
 
-// ValidEmail reports whether a normalised address (see NormalizeEmail) is
-// acceptable for an account: a bare address with a dotted domain.
-func ValidEmail(s string) bool { return validEmail(s) }
+// CheckEmail checks a required email member on c and returns its
+// normalised form (see NormalizeEmail): a bare address with a dotted
+// domain, at most 254 characters.
+func CheckEmail(c *apperr.Checker, field, raw string) string {
+	e := NormalizeEmail(raw)
+	switch {
+	case e == "":
+		c.Add(field, apperr.CodeRequired, "Required")
+	case utf8.RuneCountInString(e) > maxEmailLength:
+		c.Add(field, apperr.CodeTooLong, "Must be at most 254 characters")
+	case !validEmail(e):
+		c.Add(field, apperr.CodeInvalidFormat, "Invalid email address")
+	}
+	return e
+}
+
+var e164 = regexp.MustCompile(`^\+[0-9]{7,15}$`)
+
+// CheckPhone checks an E.164 telephone number on c: + and 7 to 15 digits.
+func CheckPhone(c *apperr.Checker, field, raw string) {
+	if !e164.MatchString(raw) {
+		c.Add(field, apperr.CodeInvalidFormat,
+			"Must be an E.164 number: + and 7 to 15 digits")
+	}
+}
 
 // CheckNewPassword applies the password policy of an organisation to the
 // first password of a new user: 400 "Password too weak" with one item per

@@ -2,10 +2,7 @@ package identity
 
 import (
 	"net/mail"
-	"regexp"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -36,75 +33,13 @@ func validEmail(s string) bool {
 }
 
 // checker collects the field errors of one input.
-type checker struct {
-	fields []apperr.FieldError
-}
-
-func (c *checker) add(field, code, msg string) {
-	c.fields = append(c.fields, apperr.Field(field, code, msg))
-}
-
-// err returns 400 "Invalid input" with the collected fields, or nil.
-func (c *checker) err() error {
-	if len(c.fields) == 0 {
-		return nil
-	}
-	return apperr.InvalidInput(c.fields...)
-}
+type checker struct{ apperr.Checker }
 
 // email checks a required email member and returns its normalised form.
-func (c *checker) email(field, raw string) string {
-	e := NormalizeEmail(raw)
-	switch {
-	case e == "":
-		c.add(field, apperr.CodeRequired, "Required")
-	case utf8.RuneCountInString(e) > maxEmailLength:
-		c.add(field, apperr.CodeTooLong, "Must be at most 254 characters")
-	case !validEmail(e):
-		c.add(field, apperr.CodeInvalidFormat, "Invalid email address")
-	}
-	return e
-}
-
-// text checks a required string of min..max characters after trimming and
-// returns the trimmed value.
-func (c *checker) text(field, raw string, min, max int) string {
-	v := strings.TrimSpace(raw)
-	n := utf8.RuneCountInString(v)
-	switch {
-	case n == 0 && min > 0:
-		c.add(field, apperr.CodeRequired, "Required")
-	case n < min:
-		c.add(field, apperr.CodeTooShort, "Must be at least "+strconv.Itoa(min)+
-			" characters")
-	case n > max:
-		c.add(field, apperr.CodeTooLong, "Must be at most "+strconv.Itoa(max)+
-			" characters")
-	}
-	return v
-}
-
-// secret checks a required string of 1..max characters kept as given
-// (passwords, tokens): no trimming.
-func (c *checker) secret(field, raw string, max int) {
-	switch n := utf8.RuneCountInString(raw); {
-	case n == 0:
-		c.add(field, apperr.CodeRequired, "Required")
-	case n > max:
-		c.add(field, apperr.CodeTooLong, "Must be at most "+strconv.Itoa(max)+
-			" characters")
-	}
-}
-
-var e164 = regexp.MustCompile(`^\+[0-9]{7,15}$`)
+func (c *checker) email(field, raw string) string { return CheckEmail(&c.Checker, field, raw) }
 
 // phone checks an E.164 telephone number.
-func (c *checker) phone(field, raw string) {
-	if !e164.MatchString(raw) {
-		c.add(field, apperr.CodeInvalidFormat,
-			"Must be an E.164 number: + and 7 to 15 digits")
-	}
-}
+func (c *checker) phone(field, raw string) { CheckPhone(&c.Checker, field, raw) }
 
 // fullName is how a user's name is made from its parts.
 func fullName(first, last string) string {

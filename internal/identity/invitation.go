@@ -135,14 +135,14 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Accept
 
 func checkAccept(in AcceptInput) (AcceptInput, error) {
 	var c checker
-	c.secret("token", in.Token, maxTokenLength)
+	c.Secret("token", in.Token, maxTokenLength)
 	in.Email = c.email("email", in.Email)
-	in.FirstName = c.text("firstName", in.FirstName, 1, maxNameLength)
-	in.LastName = c.text("lastName", in.LastName, 1, maxNameLength)
+	in.FirstName = c.Text("firstName", in.FirstName, maxNameLength)
+	in.LastName = c.Text("lastName", in.LastName, maxNameLength)
 	if in.Password == "" {
-		c.add("password", apperr.CodeRequired, "Required")
+		c.Add("password", apperr.CodeRequired, "Required")
 	}
-	return in, c.err()
+	return in, c.Err()
 }
 
 // acceptable checks the invitation's state and address and that the

@@ -147,12 +147,12 @@ func (s *Service) loginOrganisation(ctx context.Context, u *user) (*organisation
 func checkLogin(in LoginInput) (string, error) {
 	var c checker
 	email := c.email("email", in.Email)
-	c.secret("password", in.Password, maxPasswordLength)
+	c.Secret("password", in.Password, maxPasswordLength)
 	if t := in.MFAToken; t != "" && !isTOTPCode(t) && !isBackupCode(t) {
-		c.add("mfaToken", apperr.CodeInvalidFormat,
+		c.Add("mfaToken", apperr.CodeInvalidFormat,
 			"Must be a six-digit code or a backup code")
 	}
-	return email, c.err()
+	return email, c.Err()
 }
 
 // unknownAccount spends the time of a password check on a dummy hash and

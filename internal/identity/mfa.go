@@ -343,6 +343,6 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, orgID, userID,
 // checkCodeBody validates the {token} body of the MFA endpoints.
 func checkCodeBody(code string) error {
 	var c checker
-	c.secret("token", code, maxTokenLength)
-	return c.err()
+	c.Secret("token", code, maxTokenLength)
+	return c.Err()
 }

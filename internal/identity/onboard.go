@@ -160,20 +160,20 @@ func (s *Service) Onboard(ctx context.Context, in OnboardInput) (*OnboardResult,
 // checkOnboard validates and normalises an onboarding body.
 func checkOnboard(in OnboardInput) (OnboardInput, error) {
 	var c checker
-	in.OrganisationName = c.text("organisationName", in.OrganisationName, 1, maxNameLength)
+	in.OrganisationName = c.Text("organisationName", in.OrganisationName, maxNameLength)
 	in.Email = c.email("email", in.Email)
-	in.FirstName = c.text("firstName", in.FirstName, 1, maxNameLength)
-	in.LastName = c.text("lastName", in.LastName, 1, maxNameLength)
+	in.FirstName = c.Text("firstName", in.FirstName, maxNameLength)
+	in.LastName = c.Text("lastName", in.LastName, maxNameLength)
 	if in.Password == "" {
-		c.add("password", apperr.CodeRequired, "Required")
+		c.Add("password", apperr.CodeRequired, "Required")
 	}
 	if in.Metadata != nil {
 		raw, err := json.Marshal(in.Metadata)
 		if err != nil || len(raw) > maxMetadataSize {
-			c.add("metadata", apperr.CodeTooLarge, "Must be at most 16 KiB")
+			c.Add("metadata", apperr.CodeTooLarge, "Must be at most 16 KiB")
 		}
 	}
-	return in, c.err()
+	return in, c.Err()
 }
 
 // onboardTx writes the organisation, roles, owner and session.

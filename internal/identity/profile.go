@@ -131,10 +131,10 @@ func applyProfile(u *user, p ProfilePatch) ([]string, error) {
 			continue
 		}
 		if f.in.Null {
-			c.add(f.name, apperr.CodeInvalidType, "Expected a string")
+			c.Add(f.name, apperr.CodeInvalidType, "Expected a string")
 			continue
 		}
-		if v := c.text(f.name, f.in.Value, 1, maxNameLength); v != *f.dst {
+		if v := c.Text(f.name, f.in.Value, maxNameLength); v != *f.dst {
 			*f.dst = v
 			changes = append(changes, f.name)
 		}
@@ -142,7 +142,7 @@ func applyProfile(u *user, p ProfilePatch) ([]string, error) {
 	if p.Phone.Set {
 		changes = applyPhone(&c, u, p.Phone, changes)
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	u.Name = fullName(u.FirstName, u.LastName)

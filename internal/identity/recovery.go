@@ -108,7 +108,7 @@ func (s *Service) SendVerificationEmail(ctx context.Context, orgID, userID strin
 func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 	var c checker
 	email = c.email("email", email)
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -175,11 +175,11 @@ type ResetInput struct {
 // expired password reset token".
 func (s *Service) ResetPassword(ctx context.Context, in ResetInput) error {
 	var c checker
-	c.secret("token", in.Token, maxTokenLength)
+	c.Secret("token", in.Token, maxTokenLength)
 	if in.Password == "" {
-		c.add("password", apperr.CodeRequired, "Required")
+		c.Add("password", apperr.CodeRequired, "Required")
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return err
 	}
 	u, t, err := s.resetTarget(ctx, in.Token)
@@ -297,11 +297,11 @@ type ChangePasswordInput struct {
 func (s *Service) ChangePassword(ctx context.Context, orgID, userID, sessionID string,
 	in ChangePasswordInput) error {
 	var c checker
-	c.secret("currentPassword", in.CurrentPassword, maxPasswordLength)
+	c.Secret("currentPassword", in.CurrentPassword, maxPasswordLength)
 	if in.NewPassword == "" {
-		c.add(newPasswordFld, apperr.CodeRequired, "Required")
+		c.Add(newPasswordFld, apperr.CodeRequired, "Required")
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return err
 	}
 	u, err := userByID(ctx, s.db, orgID, userID)
