@@ -180,12 +180,13 @@ func RolePermissions(ctx context.Context, q db.Querier, roleIDs []string) (
 
 // Role returns a role of the organisation: 404 "Role not found".
 func (s *Service) Role(ctx context.Context, orgID, id string) (*Role, error) {
-	return readRole(ctx, s.db, orgID, id)
+	return ReadRole(ctx, s.db, orgID, id)
 }
 
-// readRole reads a role of an organisation with its permissions and
-// holder count; ErrRoleNotFound when there is none.
-func readRole(ctx context.Context, q db.Querier, orgID, id string) (*Role, error) {
+// ReadRole reads a role of an organisation with q (in or out of a
+// transaction) with its permissions and holder count: 404 "Role not found"
+// when there is none.
+func ReadRole(ctx context.Context, q db.Querier, orgID, id string) (*Role, error) {
 	if !db.ValidID(id) {
 		return nil, ErrRoleNotFound
 	}
@@ -235,12 +236,6 @@ func CheckAssignable(r *Role, held []string) error {
 // ErrOwnerAssignment refuses to give or take the Owner role.
 var ErrOwnerAssignment = apperr.New(apperr.Invalid,
 	"The Owner role cannot be assigned or removed")
-
-// ReadRole reads a role of an organisation with q (a transaction of the
-// caller): 404 "Role not found".
-func ReadRole(ctx context.Context, q db.Querier, orgID, id string) (*Role, error) {
-	return readRole(ctx, q, orgID, id)
-}
 
 // DefaultRoleID returns the organisation's default role, "" when none.
 func DefaultRoleID(ctx context.Context, q db.Querier, orgID string) (string, error) {

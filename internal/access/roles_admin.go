@@ -127,7 +127,7 @@ func (s *Service) insertRole(ctx context.Context, tx *sql.Tx, orgID string, in R
 			return nil, err
 		}
 	}
-	role, err := readRole(ctx, tx, orgID, id)
+	role, err := ReadRole(ctx, tx, orgID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor *Principal, id string,
 // editableRole reads a role that is not Owner.
 func (s *Service) editableRole(ctx context.Context, q db.Querier, orgID, id string) (*Role,
 	error) {
-	r, err := readRole(ctx, q, orgID, id)
+	r, err := ReadRole(ctx, q, orgID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (s *Service) changeDefault(ctx context.Context, tx *sql.Tx, actor *Principa
 // deleted", 400 "Choose another default role first".
 func (s *Service) DeleteRole(ctx context.Context, actor *Principal, id string) error {
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		r, err := readRole(ctx, tx, actor.OrganisationID, id)
+		r, err := ReadRole(ctx, tx, actor.OrganisationID, id)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/db"
 )
 
@@ -16,8 +17,8 @@ const maxExportedAudit = 10_000
 // holds password hashes, TOTP secrets, backup codes, or key or token
 // material.
 type Export struct {
-	GeneratedAt Timestamp  `json:"generatedAt"`
-	Data        ExportData `json:"data"`
+	GeneratedAt access.Timestamp `json:"generatedAt"`
+	Data        ExportData       `json:"data"`
 }
 
 // ExportData is the body of an export.
@@ -34,18 +35,18 @@ type ExportData struct {
 
 // ExportUser is the user's own record.
 type ExportUser struct {
-	ID              string     `json:"id"`
-	Email           string     `json:"email"`
-	FirstName       string     `json:"firstName"`
-	LastName        string     `json:"lastName"`
-	Name            string     `json:"name"`
-	Phone           *string    `json:"phone"`
-	EmailVerified   bool       `json:"emailVerified"`
-	EmailVerifiedAt *Timestamp `json:"emailVerifiedAt"`
-	MFAEnabled      bool       `json:"mfaEnabled"`
-	LastLoginAt     *Timestamp `json:"lastLoginAt"`
-	CreatedAt       Timestamp  `json:"createdAt"`
-	UpdatedAt       Timestamp  `json:"updatedAt"`
+	ID              string            `json:"id"`
+	Email           string            `json:"email"`
+	FirstName       string            `json:"firstName"`
+	LastName        string            `json:"lastName"`
+	Name            string            `json:"name"`
+	Phone           *string           `json:"phone"`
+	EmailVerified   bool              `json:"emailVerified"`
+	EmailVerifiedAt *access.Timestamp `json:"emailVerifiedAt"`
+	MFAEnabled      bool              `json:"mfaEnabled"`
+	LastLoginAt     *access.Timestamp `json:"lastLoginAt"`
+	CreatedAt       access.Timestamp  `json:"createdAt"`
+	UpdatedAt       access.Timestamp  `json:"updatedAt"`
 }
 
 // ExportOrganisation is the user's organisation.
@@ -66,46 +67,46 @@ type ExportGroup struct {
 
 // ExportSession is a live session of the user.
 type ExportSession struct {
-	ID             string    `json:"id"`
-	IPAddress      *string   `json:"ipAddress"`
-	UserAgent      *string   `json:"userAgent"`
-	CreatedAt      Timestamp `json:"createdAt"`
-	LastActivityAt Timestamp `json:"lastActivityAt"`
-	ExpiresAt      Timestamp `json:"expiresAt"`
+	ID             string           `json:"id"`
+	IPAddress      *string          `json:"ipAddress"`
+	UserAgent      *string          `json:"userAgent"`
+	CreatedAt      access.Timestamp `json:"createdAt"`
+	LastActivityAt access.Timestamp `json:"lastActivityAt"`
+	ExpiresAt      access.Timestamp `json:"expiresAt"`
 }
 
 // ExportAudit is an audit row about or by the user.
 type ExportAudit struct {
-	ID            string    `json:"id"`
-	EventType     string    `json:"eventType"`
-	EventCategory string    `json:"eventCategory"`
-	Action        string    `json:"action"`
-	IPAddress     *string   `json:"ipAddress"`
-	UserAgent     *string   `json:"userAgent"`
-	Success       bool      `json:"success"`
-	CreatedAt     Timestamp `json:"createdAt"`
+	ID            string           `json:"id"`
+	EventType     string           `json:"eventType"`
+	EventCategory string           `json:"eventCategory"`
+	Action        string           `json:"action"`
+	IPAddress     *string          `json:"ipAddress"`
+	UserAgent     *string          `json:"userAgent"`
+	Success       bool             `json:"success"`
+	CreatedAt     access.Timestamp `json:"createdAt"`
 }
 
 // ExportConsent is an active consent the user gave a client; ClientID is
 // the client's OAuth client_id.
 type ExportConsent struct {
-	ID         string    `json:"id"`
-	ClientID   string    `json:"clientId"`
-	ClientName string    `json:"clientName"`
-	Scopes     []string  `json:"scopes"`
-	GrantedAt  Timestamp `json:"grantedAt"`
+	ID         string           `json:"id"`
+	ClientID   string           `json:"clientId"`
+	ClientName string           `json:"clientName"`
+	Scopes     []string         `json:"scopes"`
+	GrantedAt  access.Timestamp `json:"grantedAt"`
 }
 
 // ExportAPIKey is an API key the user created (never the key itself).
 type ExportAPIKey struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
-	Scopes     []string   `json:"scopes"`
-	LastUsedAt *Timestamp `json:"lastUsedAt"`
-	ExpiresAt  *Timestamp `json:"expiresAt"`
-	RevokedAt  *Timestamp `json:"revokedAt"`
-	CreatedAt  Timestamp  `json:"createdAt"`
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Prefix     string            `json:"prefix"`
+	Scopes     []string          `json:"scopes"`
+	LastUsedAt *access.Timestamp `json:"lastUsedAt"`
+	ExpiresAt  *access.Timestamp `json:"expiresAt"`
+	RevokedAt  *access.Timestamp `json:"revokedAt"`
+	CreatedAt  access.Timestamp  `json:"createdAt"`
 }
 
 // Export gathers the signed-in user's data: profile, organisation, roles,
@@ -120,7 +121,7 @@ func (s *Service) Export(ctx context.Context, orgID, userID string) (*Export, er
 	if err != nil || org == nil {
 		return nil, firstErr(err, ErrInvalidSession)
 	}
-	out := &Export{GeneratedAt: stamp(s.clock()), Data: ExportData{
+	out := &Export{GeneratedAt: access.Stamp(s.clock()), Data: ExportData{
 		User: exportUser(u), Organisation: ExportOrganisation{ID: org.ID, Slug: org.Slug,
 			Name: org.Name, Email: org.Email}}}
 	d := &out.Data
@@ -143,9 +144,9 @@ func (s *Service) Export(ctx context.Context, orgID, userID string) (*Export, er
 func exportUser(u *user) ExportUser {
 	return ExportUser{ID: u.ID, Email: u.Email, FirstName: u.FirstName,
 		LastName: u.LastName, Name: u.Name, Phone: u.Phone,
-		EmailVerified: u.EmailVerifiedAt != nil, EmailVerifiedAt: stampPtr(u.EmailVerifiedAt),
-		MFAEnabled: u.MFAEnabled, LastLoginAt: stampPtr(u.LastLoginAt),
-		CreatedAt: stamp(u.CreatedAt), UpdatedAt: stamp(u.UpdatedAt)}
+		EmailVerified: u.EmailVerifiedAt != nil, EmailVerifiedAt: access.StampPtr(u.EmailVerifiedAt),
+		MFAEnabled: u.MFAEnabled, LastLoginAt: access.StampPtr(u.LastLoginAt),
+		CreatedAt: access.Stamp(u.CreatedAt), UpdatedAt: access.Stamp(u.UpdatedAt)}
 }
 
 // collect runs a query and scans each row with scan into a new slice.
@@ -213,7 +214,7 @@ func (s *Service) exportAudit(ctx context.Context, orgID, userID string) ([]Expo
 		var at time.Time
 		err := rows.Scan(&a.ID, &a.EventType, &a.EventCategory, &a.Action, &a.IPAddress,
 			&a.UserAgent, &a.Success, db.Time(&at))
-		a.CreatedAt = stamp(at)
+		a.CreatedAt = access.Stamp(at)
 		return a, err
 	}
 	return collect(ctx, s.db, "audit logs", scan, `SELECT id, event_type, event_category,
@@ -229,7 +230,7 @@ func (s *Service) exportConsents(ctx context.Context, orgID, userID string) (
 		c := ExportConsent{Scopes: []string{}}
 		var at time.Time
 		err := rows.Scan(&c.ID, &c.ClientID, &c.ClientName, db.JSON(&c.Scopes), db.Time(&at))
-		c.GrantedAt = stamp(at)
+		c.GrantedAt = access.Stamp(at)
 		return c, err
 	}
 	return collect(ctx, s.db, "consents", scan, `SELECT c.id, cl.client_id, cl.name,
@@ -246,8 +247,8 @@ func (s *Service) exportAPIKeys(ctx context.Context, orgID, userID string) (
 		var created time.Time
 		err := rows.Scan(&k.ID, &k.Name, &k.Prefix, db.JSON(&k.Scopes), db.NullTime(&used),
 			db.NullTime(&expires), db.NullTime(&revoked), db.Time(&created))
-		k.LastUsedAt, k.ExpiresAt = stampPtr(used), stampPtr(expires)
-		k.RevokedAt, k.CreatedAt = stampPtr(revoked), stamp(created)
+		k.LastUsedAt, k.ExpiresAt = access.StampPtr(used), access.StampPtr(expires)
+		k.RevokedAt, k.CreatedAt = access.StampPtr(revoked), access.Stamp(created)
 		return k, err
 	}
 	return collect(ctx, s.db, "api keys", scan, `SELECT id, name, prefix, scopes,

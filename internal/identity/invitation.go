@@ -60,9 +60,9 @@ func (inv *invitation) open(now time.Time) bool {
 
 // InvitationInfo is what an invitee sees before accepting.
 type InvitationInfo struct {
-	Email            string    `json:"email"`
-	OrganisationName string    `json:"organisationName"`
-	ExpiresAt        Timestamp `json:"expiresAt"`
+	Email            string           `json:"email"`
+	OrganisationName string           `json:"organisationName"`
+	ExpiresAt        access.Timestamp `json:"expiresAt"`
 }
 
 // Invitation describes the pending invitation of a token: 404 "Invitation
@@ -77,7 +77,7 @@ func (s *Service) Invitation(ctx context.Context, token string) (*InvitationInfo
 		return nil, errInvitationNotFound
 	}
 	return &InvitationInfo{Email: inv.Email, OrganisationName: inv.OrganisationName,
-		ExpiresAt: stamp(inv.ExpiresAt)}, nil
+		ExpiresAt: access.Stamp(inv.ExpiresAt)}, nil
 }
 
 // AcceptInput accepts an invitation by creating the invitee's account.
@@ -304,7 +304,7 @@ func joinTeam(ctx context.Context, q db.Querier, orgID, teamID, userID string,
 func (s *Service) recordAcceptance(ctx context.Context, tx *sql.Tx, inv *invitation,
 	u *user, roleID string) error {
 	ref := map[string]any{"id": inv.ID, "email": inv.Email, "roleId": inv.RoleID,
-		"expiresAt": stamp(inv.ExpiresAt)}
+		"expiresAt": access.Stamp(inv.ExpiresAt)}
 	err := s.events.Record(ctx, tx, event.Event{Type: "invitation.accepted",
 		OrganisationID: u.OrganisationID, UserID: u.ID, Actor: userActor(u.ID),
 		ResourceType: "invitation", ResourceID: inv.ID,

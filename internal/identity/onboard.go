@@ -50,7 +50,7 @@ type OnboardInput struct {
 type OnboardResult struct {
 	Organisation       OnboardedOrganisation `json:"organisation"`
 	User               UserSummary           `json:"user"`
-	Roles              []Role                `json:"roles"`
+	Roles              []access.Role         `json:"roles"`
 	InvitationDefaults InvitationDefaults    `json:"invitationDefaults"`
 	// SessionToken is the owner's session cookie value.
 	SessionToken string   `json:"-"`
@@ -84,28 +84,6 @@ type OrganisationConfigs struct {
 type InvitationDefaults struct {
 	RoleID        string `json:"roleId"`
 	ExpiresInDays int    `json:"expiresInDays"`
-}
-
-// Role is a role as the administration API shows it.
-type Role struct {
-	ID             string          `json:"id"`
-	OrganisationID string          `json:"organisationId"`
-	Name           string          `json:"name"`
-	Slug           string          `json:"slug"`
-	Description    *string         `json:"description"`
-	IsDefault      bool            `json:"isDefault"`
-	IsSystem       bool            `json:"isSystem"`
-	Permissions    []PermissionRef `json:"permissions"`
-	UserCount      int             `json:"userCount"`
-	CreatedAt      Timestamp       `json:"createdAt"`
-	UpdatedAt      Timestamp       `json:"updatedAt"`
-}
-
-// PermissionRef is a permission inside a role.
-type PermissionRef struct {
-	ID   string `json:"id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
 }
 
 // Defaults of a new organisation's sessions, in seconds.
@@ -231,10 +209,10 @@ func (s *Service) finishOnboard(ctx context.Context, tx *sql.Tx, res *OnboardRes
 	res.User = u.summary()
 	res.InvitationDefaults = InvitationDefaults{RoleID: roles[access.RoleStaff],
 		ExpiresInDays: invitationDays}
-	res.Roles = make([]Role, 0, len(roles))
+	res.Roles = make([]access.Role, 0, len(roles))
 	for _, slug := range []string{access.RoleOwner, access.RoleAdmin, access.RoleManager,
 		access.RoleStaff} {
-		r, err := readRole(ctx, tx, org.ID, roles[slug])
+		r, err := access.ReadRole(ctx, tx, org.ID, roles[slug])
 		if err != nil {
 			return err
 		}
@@ -383,46 +361,6 @@ func freeSlug(ctx context.Context, q db.Querier, base string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no free slug for %q after %d attempts", base, slugAttempts)
-}
-
-// readRole reads a role of an organisation with its permissions and the
-// number of its holders.
-func readRole(ctx context.Context, q db.Querier, orgID, id string) (*Role, error) {
-	r := &Role{Permissions: []PermissionRef{}}
-	var created, updated time.Time
-	err := q.QueryRowContext(ctx, `SELECT id, organisation_id, name, slug, description,
-		is_default, is_system, created_at, updated_at FROM roles
-		WHERE id = $1 AND organisation_id = $2`, id, orgID).Scan(&r.ID, &r.OrganisationID,
-		&r.Name, &r.Slug, &r.Description, &r.IsDefault, &r.IsSystem, db.Time(&created),
-		db.Time(&updated))
-	if err != nil {
-		return nil, fmt.Errorf("read role %s: %w", id, err)
-	}
-	r.CreatedAt, r.UpdatedAt = stamp(created), stamp(updated)
-	rows, err := q.QueryContext(ctx, `SELECT p.id, p.slug, p.name FROM role_permissions rp
-		JOIN permissions p ON p.id = rp.permission_id WHERE rp.role_id = $1
-		ORDER BY p.slug`, id)
-	if err != nil {
-		return nil, fmt.Errorf("read role permissions: %w", err)
-	}
-	for rows.Next() {
-		var p PermissionRef
-		if err := rows.Scan(&p.ID, &p.Slug, &p.Name); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan role permission: %w", err)
-		}
-		r.Permissions = append(r.Permissions, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read role permissions: %w", err)
-	}
-	err = q.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_roles WHERE role_id = $1`,
-		id).Scan(&r.UserCount)
-	if err != nil {
-		return nil, fmt.Errorf("count role holders: %w", err)
-	}
-	return r, nil
 }
 
 // sendVerification issues a verification token and queues its email.

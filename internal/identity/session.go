@@ -312,13 +312,13 @@ func deleteSession(ctx context.Context, q db.Querier, id string) (int64, error) 
 
 // SessionInfo is a session as its user sees it in /v1/me/sessions.
 type SessionInfo struct {
-	ID             string    `json:"id"`
-	IPAddress      *string   `json:"ipAddress"`
-	UserAgent      *string   `json:"userAgent"`
-	CreatedAt      Timestamp `json:"createdAt"`
-	LastActivityAt Timestamp `json:"lastActivityAt"`
-	ExpiresAt      Timestamp `json:"expiresAt"`
-	Current        bool      `json:"current"`
+	ID             string           `json:"id"`
+	IPAddress      *string          `json:"ipAddress"`
+	UserAgent      *string          `json:"userAgent"`
+	CreatedAt      access.Timestamp `json:"createdAt"`
+	LastActivityAt access.Timestamp `json:"lastActivityAt"`
+	ExpiresAt      access.Timestamp `json:"expiresAt"`
+	Current        bool             `json:"current"`
 }
 
 // Sessions lists the user's unexpired full sessions, most recently active
@@ -344,8 +344,8 @@ func (s *Service) Sessions(ctx context.Context, orgID, userID,
 			continue
 		}
 		out = append(out, SessionInfo{ID: sess.ID, IPAddress: ptrOrNil(sess.IPAddress),
-			UserAgent: ptrOrNil(sess.UserAgent), CreatedAt: stamp(sess.CreatedAt),
-			LastActivityAt: stamp(sess.LastActivityAt), ExpiresAt: stamp(sess.ExpiresAt),
+			UserAgent: ptrOrNil(sess.UserAgent), CreatedAt: access.Stamp(sess.CreatedAt),
+			LastActivityAt: access.Stamp(sess.LastActivityAt), ExpiresAt: access.Stamp(sess.ExpiresAt),
 			Current: sess.ID == currentID})
 	}
 	return out, rows.Err()
