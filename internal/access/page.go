@@ -14,8 +14,18 @@ type Page struct {
 	Desc   bool
 }
 
-// Offset is the number of items before the page.
-func (p Page) Offset() int { return (p.Number - 1) * p.Limit }
+// maxOffset bounds Offset: a page that far is past the end of any list,
+// and a larger value would overflow.
+const maxOffset = 1 << 62
+
+// Offset is the number of items before the page, at most maxOffset, so a
+// page number of any size is a page past the end rather than an overflow.
+func (p Page) Offset() int {
+	if p.Limit > 0 && p.Number-1 > maxOffset/p.Limit {
+		return maxOffset
+	}
+	return (p.Number - 1) * p.Limit
+}
 
 // Pages is how many pages total items fill.
 func (p Page) Pages(total int) int {

@@ -32,9 +32,12 @@ func TestAdminUserList(t *testing.T) {
 		if rep.body["pages"] != 2.0 || !slices.Equal(rep.ids(), []string{bob.id}) {
 			t.Fatalf("second page: %s", rep.raw)
 		}
-		if ids := list("page", "9").want(t, 200, "").ids(); len(ids) != 0 {
-			t.Fatalf("page past the end: %v", ids)
+		for _, page := range []string{"9", "9223372036854775807"} {
+			if ids := list("page", page).want(t, 200, "").ids(); len(ids) != 0 {
+				t.Fatalf("page %s, past the end: %v", page, ids)
+			}
 		}
+		list("page", "9223372036854775808").wantField(t, "page", "invalid_type")
 		wantIDs(t, list("q", "ANN"), ann.id)
 		wantIDs(t, list("status", "blocked"), bob.id)
 		wantIDs(t, list("roleId", o.roles["manager"]), ann.id)
