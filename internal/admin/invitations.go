@@ -202,6 +202,10 @@ func (s *Service) CreateInvitation(ctx context.Context, actor *access.Principal,
 	}
 	var inv *Invitation
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		orgID := actor.OrganisationID
+		if err := s.lockInvitee(ctx, tx, orgID, in.Email, ""); err != nil {
+			return err
+		}
 		inv, err = s.insertInvitation(ctx, tx, actor, in, teams)
 		return err
 	})
@@ -274,6 +278,17 @@ func (s *Service) checkInvitee(ctx context.Context, q db.Querier, orgID, email,
 		return firstErr(err, errPendingInvitation)
 	}
 	return nil
+}
+
+// lockInvitee checks the address again inside tx, holding a lock on it, so
+// that two concurrent requests cannot both leave a pending invitation for
+// one address.
+func (s *Service) lockInvitee(ctx context.Context, tx *sql.Tx, orgID, email,
+	except string) error {
+	if err := s.db.LockTx(ctx, tx, "invitation:"+orgID+":"+email); err != nil {
+		return err
+	}
+	return s.checkInvitee(ctx, tx, orgID, email, except)
 }
 
 // exceptID stands in for "no invitation to skip": an id no row has.
@@ -366,7 +381,7 @@ func (s *Service) ResendInvitation(ctx context.Context, orgID, id string) (*Invi
 		if old.stored != StatusPending {
 			return errNotPending
 		}
-		if err := s.checkInvitee(ctx, tx, orgID, old.Email, old.ID); err != nil {
+		if err := s.lockInvitee(ctx, tx, orgID, old.Email, old.ID); err != nil {
 			return err
 		}
 		inv, err = s.reissue(ctx, tx, old, now)

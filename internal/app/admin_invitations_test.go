@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,6 +141,37 @@ func TestInvitationWithDeletedRole(t *testing.T) {
 		roles := user.body["roles"].([]any)
 		if len(roles) != 1 || roles[0].(map[string]any)["slug"] != "staff" {
 			t.Fatalf("roles after acceptance: %s", user.raw)
+		}
+	})
+}
+
+// TestConcurrentInvitationsForOneAddress sends the same invitation many
+// times at once: exactly one is created and the others are refused.
+func TestConcurrentInvitationsForOneAddress(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Racing invitations")
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				statuses <- o.owner.call(http.MethodPost, "/v1/admin/invitations",
+					map[string]any{"email": "same@example.com",
+						"roleId": o.roles["staff"]}).status
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		count := map[int]int{}
+		for s := range statuses {
+			count[s]++
+		}
+		if count[http.StatusCreated] != 1 || count[http.StatusConflict] != n-1 {
+			t.Fatalf("statuses %v, want one 201 and %d 409", count, n-1)
+		}
+		if got := r.count(`SELECT COUNT(*) FROM invitations WHERE organisation_id = $1
+			AND email = 'same@example.com'`, o.id); got != 1 {
+			t.Fatalf("%d invitations stored", got)
 		}
 	})
 }

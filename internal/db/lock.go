@@ -85,3 +85,20 @@ func (l *localLocker) tryLock(_ context.Context, name string) (func(), error) {
 		l.mu.Unlock()
 	}, nil
 }
+
+// LockTx takes the named lock for the rest of the transaction tx, waiting
+// while another transaction holds it. It serialises check-then-insert
+// steps that no unique index can express, such as "no live row like this
+// one yet". On PostgreSQL it is a transaction advisory lock; on SQLite the
+// transactions of Tx already exclude each other, so there is nothing to
+// take.
+func (d *DB) LockTx(ctx context.Context, tx *sql.Tx, name string) error {
+	if d.Dialect.Engine() != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey(name))
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
