@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -73,7 +74,7 @@ const (
 var colorPattern = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
 
 // UpdateOrganisation applies a settings patch (audit organisation.updated
-// naming the changed fields). Every rule is checked and every problem
+// naming the changed fields; none when nothing changed). Every rule is checked and every problem
 // reported at once. Errors: 404 "Organisation not found", 400 "Invalid
 // input".
 func (s *Service) UpdateOrganisation(ctx context.Context, orgID string,
@@ -83,12 +84,13 @@ func (s *Service) UpdateOrganisation(ctx context.Context, orgID string,
 		if err != nil {
 			return err
 		}
+		before := *o
 		fields, err := applyOrganisation(o, p)
 		if err != nil {
 			return err
 		}
-		if len(fields) == 0 {
-			return nil
+		if fields, err = changedFields(&before, o, fields); err != nil || len(fields) == 0 {
+			return err
 		}
 		return s.saveOrganisation(ctx, tx, o, fields)
 	})
@@ -117,6 +119,35 @@ func applyOrganisation(o *Organisation, p OrganisationPatch) ([]string, error) {
 }
 
 type setter func(name string, present bool) bool
+
+// changedFields keeps the members of fields whose JSON value differs
+// between before and after, so that a patch repeating the current
+// settings changes nothing and records nothing.
+func changedFields(before, after *Organisation, fields []string) ([]string, error) {
+	var was, is map[string]json.RawMessage
+	if err := remarshal(before, &was); err != nil {
+		return nil, err
+	}
+	if err := remarshal(after, &is); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range fields {
+		if !bytes.Equal(was[f], is[f]) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// remarshal decodes the JSON form of v into dst.
+func remarshal(v, dst any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode organisation: %w", err)
+	}
+	return json.Unmarshal(b, dst)
+}
 
 func applyContact(c *checker, o *Organisation, p OrganisationPatch, set setter) {
 	if set("name", p.Name.Set) && required(c, "name", p.Name.Null) {

@@ -67,8 +67,15 @@ func TestAdminOrganisationUpdate(t *testing.T) {
 		_ = r.db.QueryRowContext(t.Context(), `SELECT metadata FROM audit_logs
 			WHERE organisation_id = $1 AND event_type = 'organisation.updated'`, o.id).
 			Scan(&meta)
-		if !strings.Contains(meta, "sessionLifetime") || !strings.Contains(meta, "branding") {
-			t.Fatalf("organisation.updated metadata %s", meta)
+		if !strings.Contains(meta, "sessionLifetime") || !strings.Contains(meta, "branding") ||
+			strings.Contains(meta, "requireMfa") {
+			t.Fatalf("organisation.updated metadata names other than the changed fields: %s",
+				meta)
+		}
+		c.call(http.MethodPatch, "/v1/admin/organisation", map[string]any{
+			"name": "Renamed Org", "requireMfa": false}).want(t, 200, "")
+		if n := r.audits(o.id, "organisation.updated"); n != 1 {
+			t.Fatalf("a patch changing nothing was recorded: %d organisation.updated rows", n)
 		}
 
 		c.call(http.MethodPost, "/v1/admin/users", map[string]any{"email": "p@example.com",
