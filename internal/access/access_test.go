@@ -125,7 +125,7 @@ func TestRequirePerCredentialKind(t *testing.T) {
 		t.Fatalf("key with users:* and staff creator: %v", err)
 	}
 	err = az.Require(ctx, key, "users:delete")
-	if ae := apperr.As(err); ae == nil || ae.Detail != "Missing required permission: users:delete" {
+	if ae := apperr.As(err); ae == nil || ae.Detail != "API key lacks required scope: users:delete" {
 		t.Fatalf("creator lacks users:delete: %v", err)
 	}
 	err = az.Require(ctx, key, "teams:read")

@@ -155,7 +155,7 @@ func (a *Authorizer) Require(ctx context.Context, p *Principal, perm string) err
 		return apperr.New(apperr.Unauthorized, "Authentication required")
 	}
 	if p.Kind == KindAPIKey && !Covers(p.Scopes, perm) {
-		return apperr.New(apperr.Forbidden, "API key lacks required scope: "+perm)
+		return errKeyScope(perm)
 	}
 	if (p.Kind == KindUserToken || p.Kind == KindClientToken) && !Covers(p.Scopes, perm) {
 		return apperr.MissingPermission(perm)
@@ -167,10 +167,20 @@ func (a *Authorizer) Require(ctx context.Context, p *Principal, perm string) err
 	if err != nil {
 		return err
 	}
+	if !Covers(held, perm) && p.Kind == KindAPIKey {
+		// The key's effective scope is what both the key and its
+		// creator hold, so a key answers in its own words either way.
+		return errKeyScope(perm)
+	}
 	if !Covers(held, perm) {
 		return apperr.MissingPermission(perm)
 	}
 	return nil
+}
+
+// errKeyScope is the 403 of an API key whose effective scope misses perm.
+func errKeyScope(perm string) error {
+	return apperr.New(apperr.Forbidden, "API key lacks required scope: "+perm)
 }
 
 // Held returns the set a principal may grant from: the user's current set

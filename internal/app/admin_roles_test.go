@@ -150,7 +150,7 @@ func TestAdminPermissionLossIsImmediate(t *testing.T) {
 		m.call(http.MethodGet, "/v1/admin/users", nil).
 			want(t, 403, "Missing required permission: users:read")
 		key.call(http.MethodGet, "/v1/admin/users", nil).
-			want(t, 403, "Missing required permission: users:read")
+			want(t, 403, "API key lacks required scope: users:read")
 		o.owner.call(http.MethodPost, "/v1/admin/roles/"+role+"/permissions",
 			map[string]any{"permissionId": read}).want(t, 201, "")
 		m.call(http.MethodGet, "/v1/admin/users", nil).want(t, 200, "")
