@@ -21,10 +21,10 @@ type Options struct {
 }
 
 // Run repeats the scenario's request from o.Workers workers for
-// o.Duration and reports the outcome. A run for a scenario using the
-// access token starts with a new token, so that long runs never use an
-// expired one. It returns early, with the requests finished so far, when
-// ctx ends.
+// o.Duration and reports the outcome. Every run starts by obtaining a new
+// access token, so that long runs never use an expired one. It returns
+// early, with the requests finished so far, when ctx ends; it fails only
+// when the new token cannot be had.
 func Run(ctx context.Context, c *http.Client, f *Fixture, s scenario, o Options) (*Report,
 	error) {
 	if err := f.issueToken(ctx, c); err != nil {
