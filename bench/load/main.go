@@ -105,6 +105,9 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		f.Slug, cfg.url, cfg.opts.Workers, cfg.opts.Duration)
 	var reports []*Report
 	for _, s := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break // interrupted: report what ran
+		}
 		r, err := Run(ctx, c, f, s, cfg.opts)
 		if err != nil {
 			return err
