@@ -11,6 +11,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -118,9 +119,21 @@ func (d *DB) Close() error {
 	return err
 }
 
-// Ping checks that the database answers within ctx.
+// Ping checks that the database answers within ctx. The PostgreSQL driver
+// checks a pooled connection before reuse only when it has been idle for a
+// second, so after a database restart a recently used connection fails the
+// ping although the database answers again. Ping drops such a connection
+// and tries another, at most once per connection the pool can hold, so a
+// restart that is over does not read as an outage.
 func (d *DB) Ping(ctx context.Context) error {
-	return d.PingContext(ctx)
+	var err error
+	for range d.Stats().MaxOpenConnections + 1 {
+		err = d.PingContext(ctx)
+		if !errors.Is(err, driver.ErrBadConn) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }
 
 func backoff(attempt int) time.Duration {

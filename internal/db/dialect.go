@@ -1,7 +1,11 @@
 package db
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,6 +65,35 @@ func pgCode(err error) string {
 		return pe.Code
 	}
 	return ""
+}
+
+// IsUnavailable reports an error that says the database cannot be reached
+// right now rather than anything about the request: no connection could be
+// made (refused, unreachable, the database shutting down or closed to
+// connections), or an open connection was lost (terminated by an
+// administrator or a restart, reset, closed by the server). Such a
+// failure passes once the database is back, and the pool replaces the
+// dead connection. A full pool is ErrPoolTimeout, matched with errors.Is;
+// an ended context is the request's own deadline or cancellation, never
+// the database's.
+func IsUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &ne):
+		return true
+	}
+	code := pgCode(err)
+	// Class 08 is a connection exception; 57P01-57P03 are the
+	// administrator, crash and startup shutdowns of the server.
+	return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" ||
+		code == "57P03"
 }
 
 type sqliteDialect struct{}
