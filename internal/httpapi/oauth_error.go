@@ -21,9 +21,15 @@ type oauthBody struct {
 }
 
 // WriteOAuthError answers err in the OAuth JSON error format (RFC 6749
-// §5.2). Application errors are translated by kind; unexpected errors are
-// logged and answered server_error.
+// §5.2). Application errors are translated by kind, a temporary failure
+// of the database is a 503 temporarily_unavailable (see TemporaryFailure),
+// and unexpected errors are logged and answered server_error.
 func WriteOAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	if _, ok := err.(OAuthErrorer); !ok && apperr.As(err) == nil {
+		if ae := TemporaryFailure(r, err); ae != nil {
+			err = ae
+		}
+	}
 	status, code, desc := oauthFields(err)
 	if status == http.StatusInternalServerError {
 		telemetry.Logger(r.Context()).Error("oauth request failed", "error", err.Error())

@@ -55,14 +55,36 @@ var internalError = statusInfo{500, "internal-server-error", "Internal Server Er
 // unexpectedDetail is the only detail a 500 ever carries.
 const unexpectedDetail = "An unexpected error occurred"
 
+// unavailableDetail is the detail of a 503 for a database that cannot
+// serve the request now.
+const unavailableDetail = "Service temporarily unavailable"
+
+// TemporaryFailure returns the 503 answer to an error that is no fault of
+// the request and passes by itself: a database pool that stayed full, or a
+// database that cannot be reached or dropped the connection (a restart, a
+// failover, an outage). The latter is logged as a warning here, once. Any
+// other error gives nil.
+func TemporaryFailure(r *http.Request, err error) *apperr.Error {
+	switch {
+	case errors.Is(err, db.ErrPoolTimeout):
+		return &apperr.Error{Kind: apperr.Unavailable, Detail: unavailableDetail,
+			RetryAfter: 1, Err: err}
+	case db.IsUnavailable(err):
+		telemetry.Logger(r.Context()).Warn("database unavailable", "error", err.Error())
+		return &apperr.Error{Kind: apperr.Unavailable, Detail: unavailableDetail,
+			RetryAfter: 1}
+	}
+	return nil
+}
+
 // WriteError answers err as a problem. Application errors keep their kind
-// and detail; a database pool timeout is a 503; anything else is logged and
-// answered 500 with a generic detail.
+// and detail; a temporary failure of the database is a 503 (see
+// TemporaryFailure); anything else is logged and answered 500 with a
+// generic detail.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := apperr.As(err)
-	if ae == nil && errors.Is(err, db.ErrPoolTimeout) {
-		ae = &apperr.Error{Kind: apperr.Unavailable, Detail: "Service temporarily unavailable",
-			RetryAfter: 1, Err: err}
+	if ae == nil {
+		ae = TemporaryFailure(r, err)
 	}
 	if ae == nil {
 		if !errors.Is(err, context.Canceled) {
