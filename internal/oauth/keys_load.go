@@ -15,7 +15,7 @@ import (
 
 // List returns every stored key, newest first.
 func (k *KeyStore) List(ctx context.Context) ([]KeyInfo, error) {
-	keys, err := k.load(ctx, false)
+	keys, err := k.load(ctx, k.db, false)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func (k *KeyStore) List(ctx context.Context) ([]KeyInfo, error) {
 // JWKS returns the published key set: active keys and retired keys still
 // within their publication time, public halves only.
 func (k *KeyStore) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
-	keys, err := k.cached(ctx)
+	keys, err := k.load(ctx, k.db, true)
 	if err != nil {
 		return jose.JSONWebKeySet{}, err
 	}
@@ -46,7 +46,7 @@ func (k *KeyStore) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 // the readiness check of the signing keys.
 func (k *KeyStore) Check(ctx context.Context) error {
 	for _, alg := range Algorithms {
-		if _, err := k.active(ctx, alg); err != nil {
+		if _, err := k.active(ctx, k.db, alg); err != nil {
 			return err
 		}
 	}
@@ -61,9 +61,10 @@ func (k *KeyStore) published(key signingKey) bool {
 	return key.RetiredAt != nil && k.now().Sub(*key.RetiredAt) < RetiredKeyPublished
 }
 
-// active returns the newest active key of alg.
-func (k *KeyStore) active(ctx context.Context, alg string) (signingKey, error) {
-	keys, err := k.cached(ctx)
+// active returns the newest active key of alg, reading the set with q
+// when the cache is stale.
+func (k *KeyStore) active(ctx context.Context, q db.Querier, alg string) (signingKey, error) {
+	keys, err := k.load(ctx, q, true)
 	if err != nil {
 		return signingKey{}, err
 	}
@@ -79,7 +80,7 @@ func (k *KeyStore) active(ctx context.Context, alg string) (signingKey, error) {
 // once when the kid is unknown (a key made by another instance).
 func (k *KeyStore) publicKey(ctx context.Context, kid string) (signingKey, bool, error) {
 	for _, reload := range []bool{false, true} {
-		keys, err := k.load(ctx, !reload)
+		keys, err := k.load(ctx, k.db, !reload)
 		if err != nil {
 			return signingKey{}, false, err
 		}
@@ -99,16 +100,16 @@ func (k *KeyStore) invalidate() {
 	k.mu.Unlock()
 }
 
-func (k *KeyStore) cached(ctx context.Context) ([]signingKey, error) {
-	return k.load(ctx, true)
-}
-
 // minReload spaces forced reloads so unknown kids cannot hammer the
 // database.
 const minReload = time.Second
 
-// load returns the key set, from the cache when useCache and it is fresh.
-func (k *KeyStore) load(ctx context.Context, useCache bool) ([]signingKey, error) {
+// load returns the key set, from the cache when useCache and it is fresh,
+// else read with q. A caller inside a transaction passes the transaction:
+// waiting for a second pooled connection while holding one (and its row
+// locks) can exhaust the pool and deadlock concurrent requests.
+func (k *KeyStore) load(ctx context.Context, q db.Querier, useCache bool) ([]signingKey,
+	error) {
 	k.mu.Lock()
 	age := time.Since(k.loadedAt)
 	if k.keys != nil && (age < minReload || useCache && age < keyCacheTTL) {
@@ -117,7 +118,7 @@ func (k *KeyStore) load(ctx context.Context, useCache bool) ([]signingKey, error
 		return keys, nil
 	}
 	k.mu.Unlock()
-	keys, err := k.read(ctx)
+	keys, err := k.read(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +128,8 @@ func (k *KeyStore) load(ctx context.Context, useCache bool) ([]signingKey, error
 	return keys, nil
 }
 
-func (k *KeyStore) read(ctx context.Context) ([]signingKey, error) {
-	rows, err := k.db.QueryContext(ctx, `SELECT kid, alg, public_key, private_key, status,
+func (k *KeyStore) read(ctx context.Context, q db.Querier) ([]signingKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT kid, alg, public_key, private_key, status,
 		created_at, retired_at FROM jwks ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("read signing keys: %w", err)
@@ -183,8 +184,11 @@ func (k *KeyStore) openPrivate(sealed string) (crypto.Signer, error) {
 
 // sign serialises claims as a compact JWS with the active key of alg and
 // the header typ.
-func (k *KeyStore) sign(ctx context.Context, alg, typ string, claims any) (string, error) {
-	key, err := k.active(ctx, alg)
+// sign signs claims with the active key of alg; q reads the key set when
+// the cache is stale (see load).
+func (k *KeyStore) sign(ctx context.Context, q db.Querier, alg, typ string,
+	claims any) (string, error) {
+	key, err := k.active(ctx, q, alg)
 	if err != nil {
 		return "", err
 	}

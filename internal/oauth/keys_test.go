@@ -27,7 +27,7 @@ func TestKeysEnsureRotateAndPublish(t *testing.T) {
 			t.Fatalf("Check: %v", err)
 		}
 
-		tok, err := e.p.Keys.sign(ctx, AlgRS256, "JWT", map[string]string{"a": "b"})
+		tok, err := e.p.Keys.sign(ctx, e.d, AlgRS256, "JWT", map[string]string{"a": "b"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,7 +94,7 @@ func (p *Provider) issueAccess(ctx context.Context, q db.Querier, g *grant,
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(lt.access).Unix(),
 		JTI: db.NewID(), Scope: joinScopes(g.scopes), ClientID: g.client.ClientID,
 		Org: g.client.OrganisationID, Roles: roles, SessionID: g.sessionID}
-	raw, err := p.Keys.sign(ctx, p.cfg.AccessTokenAlg, typAccessToken, c)
+	raw, err := p.Keys.sign(ctx, q, p.cfg.AccessTokenAlg, typAccessToken, c)
 	if err != nil {
 		return "", err
 	}
@@ -161,7 +161,7 @@ func (p *Provider) issueID(ctx context.Context, q db.Querier, g *grant, lt lifet
 	if g.sessionID != "" {
 		claims["sid"] = g.sessionID
 	}
-	raw, err := p.Keys.sign(ctx, alg, typIDToken, claims)
+	raw, err := p.Keys.sign(ctx, q, alg, typIDToken, claims)
 	if err != nil {
 		return "", err
 	}
