@@ -126,6 +126,7 @@ var parseErrorCases = []struct {
 	{"DATABASE_URL", "postgres:///cerberus", "names no PostgreSQL host"},
 	{"DATABASE_URL", "postgres://db/c?sslmode=sometimes", "sslmode"},
 	{"DATABASE_URL", "postgres://db/c?connection_limit=0", "connection_limit"},
+	{"DATABASE_URL", "postgres://db/c?connection_limit=1", "at least 2"},
 	{"DATABASE_URL", "postgres://db/c?pool_timeout=-1", "pool_timeout"},
 	{"DB_SSL_MODE", "prefer", "must be disable, require, verify-ca or verify-full"},
 	{"REDIS_URL", "http://cache:6379", "must start with redis:// or rediss://"},

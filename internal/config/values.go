@@ -180,8 +180,9 @@ func checkPostgresURL(raw string) string {
 	if v := q.Get("sslmode"); v != "" && !slices.Contains(sslModes, v) {
 		return "has an sslmode that is not " + orList(sslModes)
 	}
-	if v := q.Get("connection_limit"); v != "" && !intAtLeast(v, 1) {
-		return "has a connection_limit that is not a positive integer"
+	if v := q.Get("connection_limit"); v != "" && !intAtLeast(v, 2) {
+		return "has a connection_limit that is not an integer of at least 2 (a background " +
+			"job holds a lock connection while it works on another)"
 	}
 	if v := q.Get("pool_timeout"); v != "" && !intAtLeast(v, 0) {
 		return "has a pool_timeout that is not a non-negative integer"

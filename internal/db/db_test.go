@@ -287,8 +287,11 @@ func TestParsePostgresURLStripsPoolParameters(t *testing.T) {
 	if s.SSLMode != "verify-full" {
 		t.Fatalf("URL sslmode must win, got %s", s.SSLMode)
 	}
-	if _, err := db.ParsePostgresURL("postgres://h/d?connection_limit=x", ""); err == nil {
-		t.Fatal("bad connection_limit accepted")
+	for _, bad := range []string{"x", "0", "1"} {
+		_, err := db.ParsePostgresURL("postgres://h/d?connection_limit="+bad, "")
+		if err == nil {
+			t.Fatalf("connection_limit=%s accepted", bad)
+		}
 	}
 }
 

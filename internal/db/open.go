@@ -32,6 +32,11 @@ type Options struct {
 	Exclusive bool
 }
 
+// MinConnections is the smallest PostgreSQL pool that works: a background
+// job holds its cross-instance lock on one connection while it does its
+// work on another.
+const MinConnections = 2
+
 // Open connects to the database a DATABASE_URL names and checks that it
 // answers. PostgreSQL URL parameters connection_limit (maximum open
 // connections) and pool_timeout (seconds to wait for a free connection) are
@@ -78,9 +83,9 @@ func ParsePostgresURL(rawURL, defaultSSLMode string) (PostgresSettings, error) {
 	s := PostgresSettings{MaxOpen: 2*runtime.NumCPU() + 1, PoolTimeout: 10 * time.Second}
 	if v := q.Get("connection_limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return s, fmt.Errorf("%w: connection_limit must be a positive integer",
-				ErrBadURL)
+		if err != nil || n < MinConnections {
+			return s, fmt.Errorf("%w: connection_limit must be an integer of at least %d",
+				ErrBadURL, MinConnections)
 		}
 		s.MaxOpen = n
 	}
