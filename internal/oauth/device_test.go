@@ -179,7 +179,11 @@ func TestDeviceExchangeHasOneWinner(t *testing.T) {
 		if e.auditCount(t, "oauth2.consent.granted") != 0 {
 			t.Fatal("a first-party approval stored a consent")
 		}
+		// More exchanges than pooled connections, with a stale key cache,
+		// so the winner reloads the signing keys inside its transaction
+		// while the others wait on its row lock.
 		const n = 6
+		e.p.Keys.invalidate()
 		var wg sync.WaitGroup
 		statuses := make(chan int, n)
 		for range n {
