@@ -188,9 +188,24 @@ func baseName(path string) string {
 // migrationStore keeps goose's bookkeeping in schema_migrations.
 type migrationStore struct{ engine Engine }
 
-var _ database.Store = (*migrationStore)(nil)
+var _ database.StoreExtender = (*migrationStore)(nil)
 
 func (s *migrationStore) Tablename() string { return MigrationTable }
+
+// TableExists answers from the catalogue whether the bookkeeping table
+// exists. Without it goose probes with a query and, when that fails, tries
+// to create the table again and again for seconds, which is what a dead
+// connection after a database restart would make it do.
+func (s *migrationStore) TableExists(ctx context.Context, db database.DBTxConn) (bool, error) {
+	q := "SELECT EXISTS (SELECT 1 FROM pg_tables " +
+		"WHERE schemaname = current_schema() AND tablename = $1)"
+	if s.engine == SQLite {
+		q = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)"
+	}
+	var exists bool
+	err := db.QueryRowContext(ctx, q, MigrationTable).Scan(&exists)
+	return exists, err
+}
 
 func (s *migrationStore) CreateVersionTable(ctx context.Context, db database.DBTxConn) error {
 	typ := "TEXT"

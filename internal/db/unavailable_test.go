@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -49,13 +50,16 @@ func newRestartable(t *testing.T) *restartable {
 	return r
 }
 
-// terminate ends every session on the database but the admin's own.
+// terminate ends every session on the database but the admin's own and
+// waits until their processes are gone.
 func (r *restartable) terminate() {
 	r.t.Helper()
-	_, err := r.admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = $1 AND pid <> pg_backend_pid()`, r.name)
-	if err != nil {
-		r.t.Fatalf("terminate: %v", err)
+	var alive int
+	err := r.admin.QueryRow(`SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 5000))
+		FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+		r.name).Scan(&alive)
+	if err != nil || alive > 0 {
+		r.t.Fatalf("terminate: %d sessions left, %v", alive, err)
 	}
 }
 
@@ -222,5 +226,29 @@ func TestPingAfterRestart(t *testing.T) {
 	}
 	if _, err := r.d.ExecContext(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("query after the restart: %v", err)
+	}
+}
+
+// TestSchemaOnDeadConnection checks that reading the schema version on a
+// connection a restart killed fails at once as a lost connection, rather
+// than goose trying to create its table again for seconds on it.
+func TestSchemaOnDeadConnection(t *testing.T) {
+	r := newRestartable(t)
+	r.d.SetMaxOpenConns(1)
+	for range 3 {
+		if _, err := r.d.Schema(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.terminate()
+	// goose waits a second between its attempts; a fast failure comes
+	// well within this.
+	ctx, cancel := context.WithTimeout(t.Context(), 900*time.Millisecond)
+	defer cancel()
+	if _, err := r.d.Schema(ctx); !db.IsUnavailable(err) {
+		t.Errorf("schema on a dead connection: IsUnavailable(%v) = false", err)
+	}
+	if _, err := r.d.Schema(t.Context()); err != nil {
+		t.Errorf("schema on a new connection: %v", err)
 	}
 }
