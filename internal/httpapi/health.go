@@ -24,6 +24,10 @@ type Health struct {
 // probeTimeout bounds each database check of a probe.
 const probeTimeout = 2 * time.Second
 
+// schemaUnreadable is the error of the migrations check when the schema
+// version cannot be read.
+const schemaUnreadable = "schema version unreadable"
+
 // Register adds the probe routes to rt. They are not rate limited.
 func (h *Health) Register(rt *Router) {
 	opts := []Option{Limit(LimitNone)}
@@ -65,7 +69,11 @@ func (h *Health) ready(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 	defer cancel()
 	checks := map[string]check{"database": h.checkDatabase(ctx)}
-	checks["migrations"] = h.checkMigrations(ctx)
+	// Without the database the schema version cannot be read either.
+	checks["migrations"] = check{Status: "error", Error: schemaUnreadable}
+	if checks["database"].Status == "ok" {
+		checks["migrations"] = h.checkMigrations(ctx)
+	}
 	if h.SigningKeys != nil {
 		c := check{Status: "ok"}
 		if err := h.SigningKeys(ctx); err != nil {
@@ -97,7 +105,7 @@ func (h *Health) checkDatabase(ctx context.Context) check {
 func (h *Health) checkMigrations(ctx context.Context) check {
 	st, err := h.DB.Schema(ctx)
 	if err != nil {
-		return check{Status: "error", Error: "schema version unreadable"}
+		return check{Status: "error", Error: schemaUnreadable}
 	}
 	v := st.Current
 	if st.Behind() {
