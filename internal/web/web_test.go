@@ -1,12 +1,15 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cerberus-iam/cerberus/internal/crypto"
 	"github.com/cerberus-iam/cerberus/internal/oauth"
@@ -174,5 +177,22 @@ func TestDevicePageModes(t *testing.T) {
 				t.Errorf("%s: page lacks %q:\n%s", tc.name, s, body)
 			}
 		}
+	}
+}
+
+// TestLostDatabaseIsAnUnavailablePage checks that a page whose database
+// went away (a restart, an outage) is a 503 with Retry-After, not a 500,
+// and shows nothing of the cause.
+func TestLostDatabaseIsAnUnavailablePage(t *testing.T) {
+	p := testPages(t)
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil)
+	p.unexpected(w, r, fmt.Errorf("read client: %w", &pgconn.PgError{Code: "57P01",
+		Message: "terminating connection due to administrator command"}))
+	body := w.Body.String()
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" ||
+		!strings.Contains(body, "Service temporarily unavailable") ||
+		strings.Contains(body, "administrator") || strings.Contains(body, "57P01") {
+		t.Fatalf("page: %d %v\n%s", w.Code, w.Header(), body)
 	}
 }
