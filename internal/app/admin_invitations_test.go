@@ -154,8 +154,9 @@ func TestConcurrentInvitationsForOneAddress(t *testing.T) {
 		statuses := make(chan int, n)
 		var wg sync.WaitGroup
 		for range n {
+			caller := *o.owner // a client records cookies: one copy per goroutine
 			wg.Go(func() {
-				statuses <- o.owner.call(http.MethodPost, "/v1/admin/invitations",
+				statuses <- caller.call(http.MethodPost, "/v1/admin/invitations",
 					map[string]any{"email": "same@example.com",
 						"roleId": o.roles["staff"]}).status
 			})
