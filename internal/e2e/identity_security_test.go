@@ -77,13 +77,37 @@ var errDiffer error = differ{}
 // median durations of 30 interleaved attempts each within 20% of each
 // other. Hashing uses the production default parameters here, since the
 // dummy hash is what makes the two paths cost the same.
+//
+// Other test processes share the machine, so one burst of their work can
+// skew a round; a round is repeated, up to three in all, before the
+// difference counts. A path that really skips the hash differs by far
+// more than 20% in every round.
 func TestUnknownEmailAndWrongPasswordLookAlike(t *testing.T) {
+	// Three rounds of 30 wrong passwords stay under the lockout threshold.
 	srv := e2e.Start(t, e2e.Options{Env: map[string]string{
 		"LOGIN_LOCKOUT_THRESHOLD": "100", "AUTH_RATE_MAX": "1000"}})
 	onboardOwner(t, srv)
 	b := newAccountBrowser(t, srv.URL)
+	var ratios []float64
+	for range 3 {
+		mu, mw := loginMedians(t, b)
+		ratio := float64(mu) / float64(mw)
+		t.Logf("median unknown email %v, wrong password %v (ratio %.3f)", mu, mw, ratio)
+		if ratio >= 0.8 && ratio <= 1.2 {
+			return
+		}
+		ratios = append(ratios, ratio)
+	}
+	t.Errorf("medians differ by more than 20%% in every round: ratios %.3f", ratios)
+}
+
+// loginMedians times 30 interleaved failed logins with an unknown address
+// and with a wrong password, checks that both get the same answer, and
+// returns the median durations.
+func loginMedians(t *testing.T, b *accountBrowser) (unknown, wrong time.Duration) {
+	t.Helper()
 	const attempts = 30
-	var unknown, wrong []time.Duration
+	var times [2][]time.Duration
 	var first [2]*answer
 	emails := []string{"nobody@x.com", "alice@x.com"}
 	for i := range attempts {
@@ -91,30 +115,19 @@ func TestUnknownEmailAndWrongPasswordLookAlike(t *testing.T) {
 		// attempt (garbage collection of the last hash) falls on both.
 		for k := range emails {
 			j := (i + k) % 2
-			email := emails[j]
 			start := time.Now()
-			a := b.login(email, "Wr0ng$pass", "")
-			d := time.Since(start)
+			a := b.login(emails[j], "Wr0ng$pass", "")
+			times[j] = append(times[j], time.Since(start))
 			a.want(t, 401, "Invalid email or password")
 			if i == 0 {
 				first[j] = a
-			}
-			if j == 0 {
-				unknown = append(unknown, d)
-			} else {
-				wrong = append(wrong, d)
 			}
 		}
 	}
 	if mustEqual(withoutRequestID(first[0]), withoutRequestID(first[1])) != nil {
 		t.Errorf("bodies differ:\n%s\n%s", first[0].raw, first[1].raw)
 	}
-	mu, mw := median(unknown), median(wrong)
-	ratio := float64(mu) / float64(mw)
-	t.Logf("median unknown email %v, wrong password %v (ratio %.3f)", mu, mw, ratio)
-	if ratio < 0.8 || ratio > 1.2 {
-		t.Errorf("medians differ by more than 20%%: unknown %v, wrong %v", mu, mw)
-	}
+	return median(times[0]), median(times[1])
 }
 
 func median(ds []time.Duration) time.Duration {
