@@ -137,7 +137,10 @@ func TestIsUnavailableWhenNothingListens(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	d, err := db.Open(t.Context(), "postgres://cerberus@"+addr+"/none", db.Options{})
+	// Bounded, should something else take the port meanwhile and not answer.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	d, err := db.Open(ctx, "postgres://cerberus@"+addr+"/none", db.Options{})
 	if err == nil {
 		_ = d.Close()
 		t.Fatal("open succeeded with nothing listening")
@@ -165,13 +168,14 @@ func TestIsUnavailableWhenTheServerVanishes(t *testing.T) {
 			go vanishAfterStartup(c)
 		}
 	}()
-	d, err := db.Open(t.Context(), "postgres://cerberus@"+l.Addr().String()+"/none",
-		db.Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	d, err := db.Open(ctx, "postgres://cerberus@"+l.Addr().String()+"/none", db.Options{})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	defer d.Close()
-	_, err = d.ExecContext(t.Context(), "SELECT 1")
+	_, err = d.ExecContext(ctx, "SELECT 1")
 	if err == nil || !db.IsUnavailable(err) {
 		t.Errorf("IsUnavailable(%v) = false", err)
 	}
