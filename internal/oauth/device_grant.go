@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/crypto"
-	"github.com/cerberus-iam/cerberus/internal/db"
 )
 
 var errBadDeviceCode = ErrInvalidGrant("The device code is invalid or was already used")
@@ -115,16 +113,5 @@ func (p *Provider) consumeDevice(ctx context.Context, tx *sql.Tx, g *grant,
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, errDeviceRaced
 	}
-	var refresh func() (string, error)
-	if g.client.HasGrant(GrantRefreshToken) && slices.Contains(g.scopes, ScopeOfflineAccess) {
-		g.familyID = db.NewID()
-		refresh = func() (string, error) {
-			return p.issueRefresh(ctx, tx, g, "", now.Add(lt.family))
-		}
-	}
-	resp, err := p.respond(ctx, tx, g, lt, refresh)
-	if err != nil {
-		return nil, err
-	}
-	return resp, p.tokenEvent(ctx, tx, "oauth2.token_issued", g)
+	return p.issueGranted(ctx, tx, g, lt, now)
 }

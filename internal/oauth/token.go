@@ -180,6 +180,14 @@ func (p *Provider) exchangeCode(ctx context.Context, tx *sql.Tx, g *grant, lt li
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, errCodeRaced
 	}
+	return p.issueGranted(ctx, tx, g, lt, now)
+}
+
+// issueGranted issues the tokens of a consumed user grant in tx: an access
+// token, an ID token for openid, and a refresh token starting a new family
+// when the client may refresh and offline_access was granted.
+func (p *Provider) issueGranted(ctx context.Context, tx *sql.Tx, g *grant, lt lifetimes,
+	now time.Time) (*TokenResponse, error) {
 	var refresh func() (string, error)
 	if g.client.HasGrant(GrantRefreshToken) && slices.Contains(g.scopes, ScopeOfflineAccess) {
 		g.familyID = db.NewID()
