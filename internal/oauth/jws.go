@@ -20,6 +20,13 @@ var acceptedAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.RS256}
 
 var errBadSignature = errors.New("token signature invalid")
 
+// keyLoadError is a failure to read the key set while verifying: it says
+// nothing about the token, so callers must not answer "invalid token".
+type keyLoadError struct{ err error }
+
+func (e *keyLoadError) Error() string { return "load signing keys: " + e.err.Error() }
+func (e *keyLoadError) Unwrap() error { return e.err }
+
 // verifyJWS checks a compact JWS signed by a published key: an accepted
 // algorithm equal to the key's, a known kid, the signature, and the typ
 // header when typ is not empty. It returns the payload.
@@ -45,7 +52,7 @@ func (k *KeyStore) VerifySignature(ctx context.Context, jws *jose.JSONWebSignatu
 	h := jws.Signatures[0].Protected
 	key, ok, err := k.publicKey(ctx, h.KeyID)
 	if err != nil {
-		return nil, err
+		return nil, &keyLoadError{err}
 	}
 	if !ok || h.KeyID == "" || h.Algorithm != key.Alg {
 		return nil, errBadSignature

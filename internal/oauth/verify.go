@@ -106,6 +106,10 @@ var errTokenInvalid = errors.New("access token invalid")
 func (p *Provider) verifyAccess(ctx context.Context, raw string) (*accessClaims,
 	tokenState, error) {
 	payload, err := p.Keys.verifyJWS(ctx, raw, typAccessToken)
+	var unread *keyLoadError
+	if errors.As(err, &unread) {
+		return nil, tokenState{}, err
+	}
 	if err != nil {
 		return nil, tokenState{}, errTokenInvalid
 	}
