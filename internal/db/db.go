@@ -50,15 +50,24 @@ const maxTxAttempts = 5
 // Tx runs fn in a transaction and commits it when fn returns nil. A
 // transaction that fails with a serialization failure, a deadlock or a busy
 // SQLite database is retried from the start, so fn must have no effects
-// outside the transaction. Any other error rolls back and is returned as is.
+// outside the transaction. So is, once, a transaction whose pooled
+// connection turns out to be dead before the commit is sent (the database
+// restarted since it was last used): nothing was committed, and another
+// connection may work. Any other error rolls back and is returned as is.
 func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	if d.TxHook != nil {
 		var done func(error)
 		ctx, done = d.TxHook(ctx)
 		defer func() { done(err) }()
 	}
+	retriedLoss := false
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = d.runTx(ctx, fn)
+		var lost *connLost
+		if errors.As(err, &lost) && !retriedLoss && ctx.Err() == nil {
+			retriedLoss = true
+			continue
+		}
 		if err == nil || !d.Dialect.IsRetryable(err) {
 			return err
 		}
@@ -77,11 +86,11 @@ func (d *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer conn.Close()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return lostOr(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return lostOr(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -132,6 +141,21 @@ func (d *DB) Ping(ctx context.Context) error {
 		if !errors.Is(err, driver.ErrBadConn) || ctx.Err() != nil {
 			return err
 		}
+	}
+	return err
+}
+
+// connLost is the error of a transaction whose connection died before its
+// commit was sent.
+type connLost struct{ err error }
+
+func (e *connLost) Error() string { return e.err.Error() }
+func (e *connLost) Unwrap() error { return e.err }
+
+// lostOr marks err as connLost when it says the connection is gone.
+func lostOr(err error) error {
+	if IsUnavailable(err) {
+		return &connLost{err}
 	}
 	return err
 }

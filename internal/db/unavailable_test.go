@@ -256,3 +256,45 @@ func TestSchemaOnDeadConnection(t *testing.T) {
 		t.Errorf("schema on a new connection: %v", err)
 	}
 }
+
+// TestTxRunsAgainAfterARestart ends the session of a running transaction
+// before it commits: the transaction runs again on a fresh connection and
+// commits once. An outage that lasts is not retried.
+func TestTxRunsAgainAfterARestart(t *testing.T) {
+	r := newRestartable(t)
+	ctx := t.Context()
+	if _, err := r.d.ExecContext(ctx, `CREATE TABLE marks (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	attempts := 0
+	err := r.d.Tx(ctx, func(tx *sql.Tx) error {
+		attempts++
+		if _, err := tx.ExecContext(ctx, `INSERT INTO marks VALUES (1)`); err != nil {
+			return err
+		}
+		if attempts == 1 {
+			r.terminate()
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO marks VALUES (2)`)
+		return err
+	})
+	if err != nil || attempts != 2 {
+		t.Fatalf("tx after a restart: %v after %d attempts, want success after 2", err, attempts)
+	}
+	var n int
+	if err := r.d.QueryRowContext(ctx, `SELECT COUNT(*) FROM marks`).Scan(&n); err != nil ||
+		n != 2 {
+		t.Fatalf("%d rows committed (%v), want the 2 of one run", n, err)
+	}
+
+	attempts = 0
+	err = r.d.Tx(ctx, func(tx *sql.Tx) error {
+		attempts++
+		r.terminate()
+		_, err := tx.ExecContext(ctx, `SELECT 1`)
+		return err
+	})
+	if !db.IsUnavailable(err) || attempts != 2 {
+		t.Fatalf("a lasting loss: %v after %d attempts, want unavailable after 2", err, attempts)
+	}
+}
