@@ -283,9 +283,13 @@ func TestParsePostgresURLStripsPoolParameters(t *testing.T) {
 	if strings.Contains(s.DSN, "connection_limit") || strings.Contains(s.DSN, "pool_timeout") {
 		t.Fatalf("pool parameters reached the driver: %s", s.DSN)
 	}
-	s, _ = db.ParsePostgresURL("postgres://u@h/d?sslmode=verify-full", "disable")
-	if s.SSLMode != "verify-full" {
-		t.Fatalf("URL sslmode must win, got %s", s.SSLMode)
+	if !strings.Contains(s.DSN, "connect_timeout=5") {
+		t.Fatalf("no default connect_timeout: %s", s.DSN)
+	}
+	s, _ = db.ParsePostgresURL("postgres://u@h/d?sslmode=verify-full&connect_timeout=2",
+		"disable")
+	if s.SSLMode != "verify-full" || !strings.Contains(s.DSN, "connect_timeout=2") {
+		t.Fatalf("the URL's sslmode and connect_timeout must win: %s", s.DSN)
 	}
 	for _, bad := range []string{"x", "0", "1"} {
 		_, err := db.ParsePostgresURL("postgres://h/d?connection_limit="+bad, "")

@@ -32,6 +32,10 @@ type Options struct {
 	Exclusive bool
 }
 
+// defaultConnectTimeout, in seconds, bounds each new PostgreSQL connection
+// when the URL sets no connect_timeout.
+const defaultConnectTimeout = "5"
+
 // MinConnections is the smallest PostgreSQL pool that works: a background
 // job holds its cross-instance lock on one connection while it does its
 // work on another.
@@ -106,6 +110,11 @@ func ParsePostgresURL(rawURL, defaultSSLMode string) (PostgresSettings, error) {
 		q.Set("sslmode", defaultSSLMode)
 	}
 	s.SSLMode = q.Get("sslmode")
+	if q.Get("connect_timeout") == "" {
+		// A database host that stops answering must not hold a
+		// request until the operating system gives up on TCP.
+		q.Set("connect_timeout", defaultConnectTimeout)
+	}
 	u.RawQuery = q.Encode()
 	s.DSN = u.String()
 	return s, nil
