@@ -282,6 +282,33 @@ func TestCodeMisuse(t *testing.T) {
 	})
 }
 
+// A used code presented by a client it was not issued to is refused like any
+// unknown code; only the owner's replay revokes what the code issued.
+func TestCodeReplayByAnotherClientRevokesNothing(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		c, secret := e.confidential(t, nil)
+		other, otherSecret := e.confidential(t, nil)
+		s := e.sessionPrincipal(t, e.user, e.org)
+		code := e.code(t, c, s, "openid")
+		_, body := e.token(t, c, secret, exchange(c, code))
+		at := body["access_token"].(string)
+
+		st, b := e.token(t, other, otherSecret, exchange(c, code))
+		if st != 400 || b["error"] != CodeInvalidGrant {
+			t.Fatalf("used code from another client: %d %v", st, b)
+		}
+		e.p.states.forget(jtiOf(t, at))
+		if _, _, err := e.p.verifyAccess(ctx, at); err != nil {
+			t.Fatalf("another client's replay revoked the owner's token: %v", err)
+		}
+		if n := e.auditCount(t, "oauth2.token_revoked"); n != 0 {
+			t.Fatalf("%d revocation audit rows, want 0", n)
+		}
+	})
+}
+
 func TestClientAllowsOrigins(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		e := newEnv(t, d)

@@ -105,6 +105,12 @@ func (p *Provider) codeGrant(ctx context.Context, c *Client, form url.Values) (
 	if err != nil || code == nil {
 		return nil, errOr(err, errBadCode)
 	}
+	if code.clientRef != c.ID {
+		// Only the client the code was issued to may trigger the replay
+		// revocation: anyone else holding a leaked code must not be able
+		// to revoke the owner's tokens with it.
+		return nil, errBadCode
+	}
 	if code.consumedAt != nil {
 		return nil, p.replayedCode(ctx, code)
 	}
