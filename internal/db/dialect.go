@@ -59,6 +59,16 @@ func (postgresDialect) JSONArrayContains(column, placeholder string) string {
 	return column + " @> jsonb_build_array(" + placeholder + "::text)"
 }
 
+// IsBadText reports whether PostgreSQL refused a text value it cannot
+// store: a NUL character or a byte sequence that is not UTF-8 (SQLSTATE
+// 22021), or a \u0000 escape in a JSON value (22P05). SQLite stores both,
+// so the error only comes from PostgreSQL. It is the caller's input at
+// fault, never the server.
+func IsBadText(err error) bool {
+	code := pgCode(err)
+	return code == "22021" || code == "22P05"
+}
+
 func pgCode(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

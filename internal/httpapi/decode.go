@@ -140,6 +140,9 @@ func (v *validator) check(tok json.Token, t reflect.Type, path string) error {
 	case string:
 		if t.Kind() != reflect.String {
 			v.typeError(path, t)
+		} else if strings.ContainsRune(tk, 0) {
+			v.fields = append(v.fields, apperr.Field(fieldName(path),
+				apperr.CodeInvalidFormat, "Must not contain NUL characters"))
 		}
 	case bool:
 		if t.Kind() != reflect.Bool {

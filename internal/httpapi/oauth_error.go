@@ -21,12 +21,13 @@ type oauthBody struct {
 }
 
 // WriteOAuthError answers err in the OAuth JSON error format (RFC 6749
-// §5.2). Application errors are translated by kind, a temporary failure
-// of the database is a 503 temporarily_unavailable (see TemporaryFailure),
+// §5.2). Application errors are translated by kind, refused text is
+// invalid_request and a temporary failure of the database a 503
+// temporarily_unavailable (see KnownFailure),
 // and unexpected errors are logged and answered server_error.
 func WriteOAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	if _, ok := err.(OAuthErrorer); !ok && apperr.As(err) == nil {
-		if ae := TemporaryFailure(r, err); ae != nil {
+		if ae := KnownFailure(r, err); ae != nil {
 			err = ae
 		}
 	}

@@ -59,6 +59,20 @@ const unexpectedDetail = "An unexpected error occurred"
 // serve the request now.
 const unavailableDetail = "Service temporarily unavailable"
 
+// badTextDetail is the detail of a 400 for text the database cannot store.
+const badTextDetail = "Invalid input: text must be UTF-8 without NUL characters"
+
+// KnownFailure returns the answer to an error that no application rule
+// produced but that is no bug of the server either: text the database
+// refuses to store (400), or a temporary failure of the database (503, see
+// TemporaryFailure). Any other error gives nil.
+func KnownFailure(r *http.Request, err error) *apperr.Error {
+	if db.IsBadText(err) {
+		return apperr.New(apperr.Invalid, badTextDetail)
+	}
+	return TemporaryFailure(r, err)
+}
+
 // TemporaryFailure returns the 503 answer to an error that is no fault of
 // the request and passes by itself: a database pool that stayed full, or a
 // database that cannot be reached or dropped the connection (a restart, a
@@ -78,13 +92,13 @@ func TemporaryFailure(r *http.Request, err error) *apperr.Error {
 }
 
 // WriteError answers err as a problem. Application errors keep their kind
-// and detail; a temporary failure of the database is a 503 (see
-// TemporaryFailure); anything else is logged and answered 500 with a
+// and detail; refused text and a temporary failure of the database are a
+// 400 and a 503 (see KnownFailure); anything else is logged and answered 500 with a
 // generic detail.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := apperr.As(err)
 	if ae == nil {
-		ae = TemporaryFailure(r, err)
+		ae = KnownFailure(r, err)
 	}
 	if ae == nil {
 		if !errors.Is(err, context.Canceled) {

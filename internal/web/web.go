@@ -157,9 +157,9 @@ var kindStatus = map[apperr.Kind]int{
 }
 
 // unexpected is the error writer of the page routes: known errors become
-// their page, a temporary failure of the database a 503 page (see
-// httpapi.TemporaryFailure), anything else is logged and shown as a 500
-// page.
+// their page, refused text a 400 page and a temporary failure of the
+// database a 503 page (see httpapi.KnownFailure), anything else is logged
+// and shown as a 500 page.
 func (p *Pages) unexpected(w http.ResponseWriter, r *http.Request, err error) {
 	if oe := oauth.AsError(err); oe != nil {
 		p.errorPage(w, r, oe.Status, oe.Code, oe.Description)
@@ -167,7 +167,7 @@ func (p *Pages) unexpected(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	ae := apperr.As(err)
 	if ae == nil {
-		ae = httpapi.TemporaryFailure(r, err)
+		ae = httpapi.KnownFailure(r, err)
 	}
 	if ae != nil {
 		status, ok := kindStatus[ae.Kind]
