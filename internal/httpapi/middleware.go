@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
 	"github.com/cerberus-iam/cerberus/internal/db"
@@ -92,6 +93,11 @@ func Pipeline(h http.Handler, o PipelineOptions) http.Handler {
 func begin(h http.Handler, base *slog.Logger, trust []netip.Prefix) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestID(r.Header.Get("X-Request-Id"))
+		if ua := r.UserAgent(); ua != "" {
+			// Every reader of the header (sessions, audit rows, logs)
+			// gets the cleaned value.
+			r.Header.Set("User-Agent", cleanHeader(ua))
+		}
 		st := &requestState{clientIP: resolveClientIP(r, trust)}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), stateKey{}, st)
@@ -100,6 +106,19 @@ func begin(h http.Handler, base *slog.Logger, trust []netip.Prefix) http.Handler
 		ctx = telemetry.WithLogger(ctx, base.With("requestId", id))
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// cleanHeader makes a header value safe to store and log: bytes that are
+// not UTF-8 become U+FFFD and control characters are dropped. A client
+// chooses these bytes, and PostgreSQL refuses to store some of them.
+func cleanHeader(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	return strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return -1
+		}
+		return c
+	}, v)
 }
 
 // requestID keeps an inbound id of 1–128 characters of [A-Za-z0-9._-] and
@@ -196,9 +215,15 @@ func accessLog(h http.Handler, m *telemetry.Metrics) http.Handler {
 func accessAttrs(
 	r *http.Request, st *requestState, route string, rw *responseWriter, d time.Duration,
 ) []slog.Attr {
+	path := r.URL.Path
+	if strings.Contains(route, "{token}") {
+		// The path carries a one-time secret (an invitation token):
+		// log the route instead.
+		path = route
+	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method), slog.String("route", route),
-		slog.String("path", r.URL.Path), slog.Int("status", rw.Status()),
+		slog.String("path", path), slog.Int("status", rw.Status()),
 		slog.Float64("durationMs", float64(d.Microseconds())/1000),
 		slog.Int64("bytes", rw.bytes), slog.String("clientIp", st.clientIP),
 	}
