@@ -168,8 +168,8 @@ func (p *Provider) checkAssertion(cl *assertionClaims, c *Client, endpoint strin
 		return slices.Contains(accepted, a)
 	}):
 		return "aud names neither the issuer nor the endpoint"
-	case cl.JTI == "" || len(cl.JTI) > maxJTILength:
-		return "jti missing or too long"
+	case cl.JTI == "" || len(cl.JTI) > maxJTILength || !plainText(cl.JTI):
+		return "jti missing, too long or not plain text"
 	case cl.Expiry == nil:
 		return "exp missing"
 	case !now.Before(unixTime(*cl.Expiry).Add(clockSkew)):

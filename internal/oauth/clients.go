@@ -149,8 +149,12 @@ func intPtr(n sql.NullInt64) *int {
 }
 
 // clientByClientID loads a client by its public client_id, deleted or
-// not; nil when there is none.
+// not; nil when there is none. An id that is not plain text cannot be
+// registered, so it is unknown without a query.
 func clientByClientID(ctx context.Context, q db.Querier, clientID string) (*Client, error) {
+	if !plainText(clientID) {
+		return nil, nil
+	}
 	c, err := scanClient(q.QueryRowContext(ctx, `SELECT `+clientColumns+clientFrom+
 		` WHERE c.client_id = $1`, clientID))
 	if errors.Is(err, sql.ErrNoRows) {

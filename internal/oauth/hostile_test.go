@@ -1,0 +1,96 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/cerberus-iam/cerberus/internal/db"
+	"github.com/cerberus-iam/cerberus/internal/dbtest"
+)
+
+// hostileIDs are client_id values no client can have: PostgreSQL refuses
+// NUL and invalid UTF-8 in a text parameter, so they must never reach a
+// query.
+var hostileIDs = []string{"\x00", "app\x00", "\xff", "a\xc3", "tab\tid"}
+
+// postRaw posts form to h, with basicID as the Basic user name when it is
+// not empty, and returns the protocol error code ("" on success). Any
+// other error fails the test: it would be a 500.
+func postRaw(t *testing.T, h func(http.ResponseWriter, *http.Request) error,
+	form url.Values, basicID string) string {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token",
+		strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		r.SetBasicAuth(url.QueryEscape(basicID), "secret")
+	}
+	err := h(httptest.NewRecorder(), r)
+	if err == nil {
+		return ""
+	}
+	oe := AsError(err)
+	if oe == nil {
+		t.Fatalf("not a protocol error (a 500): %v", err)
+	}
+	return oe.Code
+}
+
+func TestHostileClientIDsAreUnknownClients(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		k := newClientKey(t, "EdDSA")
+		jc := e.jwtClient(t, k)
+		for _, id := range hostileIDs {
+			grant := url.Values{"grant_type": {GrantClientCredentials}}
+			if got := postRaw(t, e.p.TokenEndpoint, grant, id); got != CodeInvalidClient {
+				t.Errorf("Basic id %q: %q, want %s", id, got, CodeInvalidClient)
+			}
+			form := url.Values{"grant_type": {GrantClientCredentials}, "client_id": {id}}
+			if got := postRaw(t, e.p.TokenEndpoint, form, ""); got != CodeInvalidClient {
+				t.Errorf("client_id %q: %q, want %s", id, got, CodeInvalidClient)
+			}
+			claims := e.claimsFor(jc, testIssuer)
+			claims["iss"], claims["sub"] = id, id
+			form = assertionForm(k.assertion(t, claims), credentialsGrant)
+			if got := postRaw(t, e.p.TokenEndpoint, form, ""); got != CodeInvalidClient {
+				t.Errorf("assertion iss %q: %q, want %s", id, got, CodeInvalidClient)
+			}
+			out := e.authorize(t, url.Values{"client_id": {id},
+				"redirect_uri": {"https://app.example.test/cb"}}, nil)
+			if out.Page == nil || out.Page.Code != CodeInvalidClient {
+				t.Errorf("authorize client_id %q: %+v", id, out)
+			}
+			plan, err := e.p.PlanLogout(ctx, url.Values{"client_id": {id}}, nil)
+			if err != nil || plan.Page == nil {
+				t.Errorf("logout client_id %q: %+v %v", id, plan, err)
+			}
+			r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+			r.SetBasicAuth(url.QueryEscape(id), "secret")
+			if e.p.ClientAllows(r, "https://spa.example.test", false) {
+				t.Errorf("CORS for Basic id %q allowed", id)
+			}
+		}
+	})
+}
+
+func TestHostileAssertionJTIIsRefused(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		k := newClientKey(t, "EdDSA")
+		c := e.jwtClient(t, k)
+		for _, jti := range []string{"a\x00b", "a\x01b"} {
+			claims := e.claimsFor(c, testIssuer)
+			claims["jti"] = jti
+			form := assertionForm(k.assertion(t, claims), credentialsGrant)
+			if got := postRaw(t, e.p.TokenEndpoint, form, ""); got != CodeInvalidClient {
+				t.Errorf("jti %q: %q, want %s", jti, got, CodeInvalidClient)
+			}
+		}
+	})
+}
