@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/apperr"
@@ -146,14 +145,19 @@ var ClientSorts = map[string]string{
 }
 
 // ListClients returns a page of the organisation's live clients and the
-// total count.
+// total count. Q matches literally (% and _ are no wildcards); a Q that is
+// not plain text is invalid input.
 func (p *Provider) ListClients(ctx context.Context, orgID string, q ClientQuery) (
 	[]*Client, int, error) {
+	if !plainText(q.Q) {
+		return nil, 0, apperr.InvalidInput(apperr.Field("q", apperr.CodeInvalidFormat,
+			"Must be text without control characters"))
+	}
 	where := ` WHERE c.organisation_id = $1 AND c.deleted_at IS NULL`
 	args := []any{orgID}
 	if q.Q != "" {
-		args = append(args, "%"+strings.ToLower(q.Q)+"%")
-		where += fmt.Sprintf(" AND LOWER(c.name) LIKE $%d", len(args))
+		args = append(args, access.Like(q.Q))
+		where += fmt.Sprintf(` AND LOWER(c.name) LIKE $%d ESCAPE '\'`, len(args))
 	}
 	if q.IsActive != nil {
 		args = append(args, *q.IsActive)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
@@ -72,6 +73,8 @@ func (v *clientRules) problem(field, msg string) {
 func (v *clientRules) text(field, s string, minLen, maxLen int) {
 	n := utf8.RuneCountInString(s)
 	switch {
+	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
+		v.add(field, apperr.CodeInvalidFormat, "Must be UTF-8 text without NUL characters")
 	case n < minLen && n == 0:
 		v.add(field, apperr.CodeRequired, "Required")
 	case n < minLen:

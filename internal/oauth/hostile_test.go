@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cerberus-iam/cerberus/internal/apperr"
 	"github.com/cerberus-iam/cerberus/internal/db"
 	"github.com/cerberus-iam/cerberus/internal/dbtest"
 )
@@ -90,6 +91,28 @@ func TestHostileAssertionJTIIsRefused(t *testing.T) {
 			form := assertionForm(k.assertion(t, claims), credentialsGrant)
 			if got := postRaw(t, e.p.TokenEndpoint, form, ""); got != CodeInvalidClient {
 				t.Errorf("jti %q: %q, want %s", jti, got, CodeInvalidClient)
+			}
+		}
+	})
+}
+
+func TestHostileClientListQuery(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		e.confidential(t, func(in *ClientCreate) { in.Name = ptr("Orders app") })
+		list := func(q string) ([]*Client, error) {
+			out, _, err := e.p.ListClients(ctx, e.org, ClientQuery{Q: q, Page: 1, Limit: 10})
+			return out, err
+		}
+		for q, want := range map[string]int{"ORDERS": 1, "orders_app": 0, "%": 0, "o%s": 0} {
+			if got, err := list(q); err != nil || len(got) != want {
+				t.Errorf("q %q: %d clients (%v), want %d", q, len(got), err, want)
+			}
+		}
+		for _, q := range []string{"a\x00", "\xff"} {
+			if _, err := list(q); !apperr.Is(err, apperr.Invalid) {
+				t.Errorf("q %q: %v, want invalid input", q, err)
 			}
 		}
 	})

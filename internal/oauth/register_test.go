@@ -93,6 +93,8 @@ func TestRegisterClientRefusals(t *testing.T) {
 				CodeInvalidClientMetadata},
 			{"escalation", `{"redirect_uris": ["https://a.example.test/cb"],
 				"scope": "openid users:update"}`, key, 403, CodeInsufficientScope},
+			{"NUL in client_name", `{"redirect_uris": ["https://a.example.test/cb"],
+				"client_name": "a\u0000b"}`, e.owner, 400, CodeInvalidClientMetadata},
 		}
 		for _, tc := range cases {
 			st, got := e.register(t, tc.actor, "application/json", tc.body)
