@@ -561,36 +561,48 @@ func (s *Service) signedIn(res *LoginResult) {
 	s.metrics.SessionsCreated.Inc()
 }
 
+// SecondFactorInput is the second step of a login that answered
+// MFARequired. UserID is the result's UserID, Code a TOTP code or a backup
+// code; IP, UserAgent and PreviousSessionToken are as in LoginInput.
+type SecondFactorInput struct {
+	UserID               string
+	Code                 string
+	IP                   string
+	UserAgent            string
+	PreviousSessionToken string
+}
+
 // LoginSecondFactor is the second step of a login that answered
 // MFARequired, for hosted pages that keep the user id between the steps
-// (in a sealed cookie). code is a TOTP code or a backup code. The account
-// is checked again (lock, block, forced reset); a bad or replayed code
-// counts toward lockout exactly as in Login and answers 401 "Invalid MFA
-// token"; a user who no longer exists or no longer has MFA gets 401
-// "Invalid email or password" and must start over. On success a full
-// session is created as by Login.
-func (s *Service) LoginSecondFactor(ctx context.Context, userID, code, ip,
-	userAgent string) (*LoginResult, error) {
-	u, err := userByIDAnyOrg(ctx, s.db, userID)
+// (in a sealed cookie). The account is checked again (lock, block, forced
+// reset); a bad or replayed code counts toward lockout exactly as in Login
+// and answers 401 "Invalid MFA token"; a user who no longer exists or no
+// longer has MFA gets 401 "Invalid email or password" and must start over.
+// On success a full session is created as by Login, and the session of
+// PreviousSessionToken is deleted.
+func (s *Service) LoginSecondFactor(ctx context.Context,
+	in SecondFactorInput) (*LoginResult, error) {
+	u, err := userByIDAnyOrg(ctx, s.db, in.UserID)
 	if err != nil {
 		return nil, err
 	}
 	if u == nil || !u.MFAEnabled {
 		return nil, errInvalidLogin
 	}
-	if err := s.checkLock(ctx, u, ip); err != nil {
+	if err := s.checkLock(ctx, u, in.IP); err != nil {
 		return nil, err
 	}
-	if err := s.checkStanding(ctx, u, ip); err != nil {
+	if err := s.checkStanding(ctx, u, in.IP); err != nil {
 		return nil, err
 	}
 	org, err := s.loginOrganisation(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.secondFactor(ctx, u, code, ip)
+	f, err := s.secondFactor(ctx, u, in.Code, in.IP)
 	if err != nil {
 		return nil, err
 	}
-	return s.complete(ctx, u, org, f, LoginInput{IP: ip, UserAgent: userAgent}, "")
+	return s.complete(ctx, u, org, f, LoginInput{IP: in.IP, UserAgent: in.UserAgent,
+		PreviousSessionToken: in.PreviousSessionToken}, "")
 }

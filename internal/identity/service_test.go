@@ -86,12 +86,16 @@ func TestLoginSecondFactorForHostedPages(t *testing.T) {
 		if err != nil || !res.MFARequired || res.UserID != on.User.ID || res.Session != nil {
 			t.Fatalf("first step: %+v, %v", res, err)
 		}
-		_, err = r.svc.LoginSecondFactor(ctx, res.UserID, "000000", "192.0.2.9", "page")
+		second := func(userID, code, ip, ua, previous string) (*identity.LoginResult, error) {
+			return r.svc.LoginSecondFactor(ctx, identity.SecondFactorInput{UserID: userID,
+				Code: code, IP: ip, UserAgent: ua, PreviousSessionToken: previous})
+		}
+		_, err = second(res.UserID, "000000", "192.0.2.9", "page", "")
 		if e := apperr.As(err); e == nil || e.Detail != "Invalid MFA token" {
 			t.Fatalf("bad code: %v", err)
 		}
 		code, _ := totp.GenerateCode(secret, r.clock.Now())
-		done, err := r.svc.LoginSecondFactor(ctx, res.UserID, code, "192.0.2.9", "page")
+		done, err := second(res.UserID, code, "192.0.2.9", "page", on.SessionToken)
 		if err != nil || done.Session == nil || done.Method != identity.MethodTOTP ||
 			!slices.Equal(done.Session.AMR, []string{"pwd", "otp"}) {
 			t.Fatalf("second step: %+v, %v", done, err)
@@ -100,15 +104,18 @@ func TestLoginSecondFactorForHostedPages(t *testing.T) {
 		if err != nil || sess.IPAddress != "192.0.2.9" || sess.UserAgent != "page" {
 			t.Fatalf("session %+v, %v", sess, err)
 		}
+		if _, err := r.svc.SessionByToken(ctx, on.SessionToken); err == nil {
+			t.Error("the session sent with the sign-in survived it")
+		}
 
 		// Failures count toward the lock.
 		for _, want := range []string{"Invalid MFA token", "Account temporarily locked"} {
-			_, err = r.svc.LoginSecondFactor(ctx, res.UserID, "111111", "", "")
+			_, err = second(res.UserID, "111111", "", "", "")
 			if e := apperr.As(err); e == nil || e.Detail != want {
 				t.Fatalf("got %v, want %s", err, want)
 			}
 		}
-		_, err = r.svc.LoginSecondFactor(ctx, db.NewID(), code, "", "")
+		_, err = second(db.NewID(), code, "", "", "")
 		if e := apperr.As(err); e == nil || e.Detail != "Invalid email or password" {
 			t.Fatalf("unknown user: %v", err)
 		}

@@ -169,8 +169,9 @@ func (p *Pages) mfa(w http.ResponseWriter, r *http.Request) error {
 			CSRF: p.formToken(w, r), Error: "Your sign-in expired. Please sign in again."})
 		return nil
 	}
-	res, err := p.Identity.LoginSecondFactor(r.Context(), st.UserID, r.PostForm.Get("code"),
-		httpapi.ClientIP(r.Context()), r.UserAgent())
+	res, err := p.Identity.LoginSecondFactor(r.Context(), identity.SecondFactorInput{
+		UserID: st.UserID, Code: r.PostForm.Get("code"), IP: httpapi.ClientIP(r.Context()),
+		UserAgent: r.UserAgent(), PreviousSessionToken: p.Identity.Cookies().SessionToken(r)})
 	if err != nil {
 		ae := apperr.As(err)
 		if ae == nil || ae.Kind == apperr.Unavailable {

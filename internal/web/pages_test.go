@@ -1,0 +1,252 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/cerberus-iam/cerberus/internal/access"
+	"github.com/cerberus-iam/cerberus/internal/crypto"
+	"github.com/cerberus-iam/cerberus/internal/db"
+	"github.com/cerberus-iam/cerberus/internal/dbtest"
+	"github.com/cerberus-iam/cerberus/internal/event"
+	"github.com/cerberus-iam/cerberus/internal/httpapi"
+	"github.com/cerberus-iam/cerberus/internal/identity"
+	"github.com/cerberus-iam/cerberus/internal/mail"
+	"github.com/cerberus-iam/cerberus/internal/oauth"
+	"github.com/cerberus-iam/cerberus/internal/telemetry"
+)
+
+const rigPassword = "Sup3r$ecret"
+
+type rigClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *rigClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *rigClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// pageRig serves the hosted pages over a real database, with a test clock
+// and a lockout threshold of 3.
+type pageRig struct {
+	d     *db.DB
+	clock *rigClock
+	svc   *identity.Service
+	srv   *httptest.Server
+}
+
+func newPageRig(t *testing.T, d *db.DB) *pageRig {
+	t.Helper()
+	clock := &rigClock{t: time.Now().UTC().Truncate(time.Second)}
+	ctx := context.Background()
+	if err := access.SyncCatalogue(ctx, d, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	keys, err := crypto.NewKeyRing(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := telemetry.NewMetrics("test", "test")
+	events := event.NewRecorder(clock.Now)
+	authz := access.NewAuthorizer(d)
+	svc := identity.New(identity.Options{DB: d, Keys: keys,
+		Hasher: crypto.NewPasswordHasher(crypto.HashParams{MemoryKiB: 64, Iterations: 1,
+			Parallelism: 1}, 4, 5*time.Second, nil),
+		Outbox: mail.NewOutbox(d, keys, clock.Now), Events: events, Authorizer: authz,
+		Metrics: metrics, Now: clock.Now, OnboardAutoVerify: true, ForgotPasswordFloor: -1,
+		LockoutThreshold: 3})
+	provider := oauth.New(oauth.Deps{DB: d, Ring: keys, Events: events, Authorizer: authz,
+		Metrics: metrics, Now: clock.Now}, oauth.Config{Issuer: "http://issuer.test"})
+	rt := httpapi.NewRouter(nil, metrics)
+	(&Pages{Identity: svc, OAuth: provider, Ring: keys, FormKey: crypto.RandomBytes(32),
+		Issuer: "http://issuer.test", AdminOrigin: "http://admin.test",
+		Now: clock.Now}).Register(rt)
+	h := httpapi.Pipeline(rt, httpapi.PipelineOptions{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BodyLimit: 1 << 20})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &pageRig{d: d, clock: clock, svc: svc, srv: srv}
+}
+
+// onboard creates an organisation and its owner, who is signed in.
+func (r *pageRig) onboard(t *testing.T, email string) *identity.OnboardResult {
+	t.Helper()
+	res, err := r.svc.Onboard(context.Background(), identity.OnboardInput{
+		OrganisationName: "Org " + email, Email: email, FirstName: "Ada",
+		LastName: "Lovelace", Password: rigPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// enrol turns TOTP on for the onboarded user and returns the secret; the
+// clock moves a step on so the next code is fresh.
+func (r *pageRig) enrol(t *testing.T, on *identity.OnboardResult) string {
+	t.Helper()
+	ctx := context.Background()
+	s := on.Session
+	setup, err := r.svc.BeginTOTP(ctx, s.OrganisationID, s.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.ConfirmTOTP(ctx, s.OrganisationID, s.UserID, s.ID,
+		r.code(t, setup.Secret)); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(30 * time.Second)
+	return setup.Secret
+}
+
+func (r *pageRig) code(t *testing.T, secret string) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, r.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// failures returns the user's failed-login counter and whether a lock is
+// set.
+func (r *pageRig) failures(t *testing.T, userID string) (int, bool) {
+	t.Helper()
+	var n int
+	var locked sql.NullString
+	if err := r.d.QueryRowContext(context.Background(), `SELECT failed_login_count,
+		CAST(locked_at AS TEXT) FROM users WHERE id = $1`, userID).Scan(&n, &locked); err != nil {
+		t.Fatal(err)
+	}
+	return n, locked.Valid
+}
+
+// browser keeps cookies and does not follow redirects.
+type browser struct {
+	t   *testing.T
+	rig *pageRig
+	c   *http.Client
+}
+
+func (r *pageRig) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, rig: r, c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}}
+}
+
+// setCookie stores a cookie for the server as if it had been set earlier.
+func (b *browser) setCookie(name, value string) {
+	u, _ := url.Parse(b.rig.srv.URL)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+func (b *browser) do(method, path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.rig.srv.URL+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	return resp, string(page)
+}
+
+var (
+	csrfInput   = regexp.MustCompile(`name="_csrf" value="([^"]*)"`)
+	secretCode  = regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`)
+	qrImage     = regexp.MustCompile(`<img class="qr" src="([^"]*)"`)
+	otpauthLink = regexp.MustCompile(`<a href="([^"]*)">Open in an authenticator app`)
+)
+
+func field(t *testing.T, re *regexp.Regexp, page string) string {
+	t.Helper()
+	m := re.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("page lacks %s:\n%s", re, page)
+	}
+	return m[1]
+}
+
+// passwordStep signs in with the password at the hosted login page; the
+// user has MFA, so the answer is the code form.
+func (b *browser) passwordStep(email string) string {
+	b.t.Helper()
+	_, page := b.do(http.MethodGet, "/auth/login?prompt=login", nil)
+	resp, page := b.do(http.MethodPost, "/auth/login", url.Values{
+		"_csrf": {field(b.t, csrfInput, page)}, "email": {email},
+		"password": {rigPassword}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/auth/login/mfa"`) {
+		b.t.Fatalf("password step: %d\n%s", resp.StatusCode, page)
+	}
+	return field(b.t, csrfInput, page)
+}
+
+// TestHostedSecondFactorEndsTheSessionSentWithIt checks that a sign-in
+// finished at the code form deletes the session cookie that came with it,
+// as the password-only sign-in does: a session fixed before sign-in never
+// lives on next to the new one.
+func TestHostedSecondFactorEndsTheSessionSentWithIt(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newPageRig(t, d)
+		on := r.onboard(t, "ada@example.com")
+		secret := r.enrol(t, on)
+		b := r.browser(t)
+		b.setCookie(identity.DefaultCookieName, on.SessionToken)
+		csrf := b.passwordStep("ada@example.com")
+		resp, page := b.do(http.MethodPost, "/auth/login/mfa", url.Values{"_csrf": {csrf},
+			"code": {r.code(t, secret)}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("code step: %d\n%s", resp.StatusCode, page)
+		}
+		ctx := context.Background()
+		if _, err := r.svc.SessionByToken(ctx, on.SessionToken); err == nil {
+			t.Error("the session sent with the sign-in survived it")
+		}
+		var fresh string
+		for _, c := range resp.Cookies() {
+			if c.Name == identity.DefaultCookieName {
+				fresh = c.Value
+			}
+		}
+		if _, err := r.svc.SessionByToken(ctx, fresh); err != nil {
+			t.Errorf("new session: %v", err)
+		}
+	})
+}
