@@ -105,7 +105,7 @@ func (p *Provider) newRequest(ctx context.Context, v url.Values) (*authRequest, 
 	if v.Get("response_mode") == ModeFormPost {
 		a.ResponseMode = ModeFormPost
 	}
-	if st := v.Get("state"); len(st) <= 1024 {
+	if st := v.Get("state"); len(st) <= maxState && plainText(st) {
 		a.State = st
 	}
 	if perr := p.parseAuthParams(v, c, &a); perr != nil {

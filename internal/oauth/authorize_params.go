@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -108,16 +109,31 @@ func (p *Provider) checkScopes(v url.Values, c *Client, a *authParams) *Error {
 	return nil
 }
 
+// freeText are the parameters stored as the client sent them, with their
+// maximum length.
+var freeText = []struct {
+	name string
+	max  int
+}{{"state", maxState}, {"nonce", 255}, {"login_hint", 254}}
+
+// maxState is the longest state Cerberus stores and returns.
+const maxState = 1024
+
+// checkStateNonce refuses a state, nonce or login_hint that is too long or
+// not plain text. A refused state is never sent back: newRequest keeps
+// only an acceptable one for its error responses.
 func checkStateNonce(v url.Values, _ *Client, a *authParams) *Error {
-	a.State, a.Nonce, a.LoginHint = v.Get("state"), v.Get("nonce"), v.Get("login_hint")
-	switch {
-	case len(a.State) > 1024:
-		return ErrInvalidRequest("state is longer than 1024 characters")
-	case len(a.Nonce) > 255:
-		return ErrInvalidRequest("nonce is longer than 255 characters")
-	case len(a.LoginHint) > 254:
-		return ErrInvalidRequest("login_hint is longer than 254 characters")
+	for _, p := range freeText {
+		s := v.Get(p.name)
+		if len(s) > p.max {
+			return ErrInvalidRequest(fmt.Sprintf("%s is longer than %d characters",
+				p.name, p.max))
+		}
+		if !plainText(s) {
+			return ErrInvalidRequest(p.name + " must be UTF-8 without control characters")
+		}
 	}
+	a.State, a.Nonce, a.LoginHint = v.Get("state"), v.Get("nonce"), v.Get("login_hint")
 	return nil
 }
 

@@ -117,3 +117,41 @@ func TestHostileClientListQuery(t *testing.T) {
 		}
 	})
 }
+
+func TestHostileAuthorizeText(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		c, _ := e.confidential(t, nil)
+		s := e.sessionPrincipal(t, e.user, e.org)
+		for _, tc := range []struct{ param, value, wantState string }{
+			{"state", "a\x00b", ""}, {"state", "a\xffb", ""}, {"state", "a\nb", ""},
+			{"nonce", "n\x00", "xyz"}, {"nonce", "n\xc3", "xyz"},
+			{"login_hint", "ada\x00@acme.test", "xyz"},
+		} {
+			v := url.Values{"client_id": {c.ClientID}, "redirect_uri": {c.RedirectURIs[0]},
+				"response_type": {"code"}, "state": {"xyz"},
+				"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+			v.Set(tc.param, tc.value)
+			q := queryOf(t, e.authorize(t, v, s).Redirect)
+			if q.Get("error") != CodeInvalidRequest || q.Get("state") != tc.wantState ||
+				q.Has("state") != (tc.wantState != "") {
+				t.Errorf("%s %q: answered %v, want invalid_request with state %q",
+					tc.param, tc.value, q, tc.wantState)
+			}
+		}
+
+		// Text outside ASCII is plain text and comes back unchanged.
+		v := url.Values{"client_id": {c.ClientID}, "redirect_uri": {c.RedirectURIs[0]},
+			"response_type": {"code"}, "state": {"état ✓"}, "nonce": {"nonce ✓"},
+			"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+		out := e.authorize(t, v, s)
+		id := strings.TrimPrefix(out.Redirect, testIssuer+"/oauth2/consent?request_id=")
+		if _, err := e.p.DecideConsent(context.Background(), id, s, true); err != nil {
+			t.Fatal(err)
+		}
+		q := queryOf(t, e.authorize(t, url.Values{"request_id": {id}}, s).Redirect)
+		if q.Get("code") == "" || q.Get("state") != "état ✓" {
+			t.Errorf("unicode state: %v", q)
+		}
+	})
+}
