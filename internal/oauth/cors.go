@@ -9,30 +9,27 @@ import (
 	"strings"
 )
 
-// ClientAllows reports whether origin is among the allowedOrigins of the
-// client calling a token-style endpoint (its Basic credentials, its
+// ClientAllows reports whether origin is exactly one of the allowedOrigins
+// of the client calling a token-style endpoint (its Basic credentials, its
 // client_id or assertion issuer, or the client_id claim of its bearer
 // token); for a preflight, of any active client. It decides only CORS
 // headers: authentication happens in the endpoint.
 func (p *Provider) ClientAllows(r *http.Request, origin string, preflight bool) bool {
 	ctx := r.Context()
+	if !plainText(origin) {
+		return false
+	}
 	if preflight {
 		var n int
 		err := p.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM clients c
 			JOIN organisations o ON o.id = c.organisation_id
 			WHERE c.is_active AND c.deleted_at IS NULL AND o.deleted_at IS NULL
-			AND CAST(c.allowed_origins AS TEXT) LIKE $1`, "%"+jsonString(origin)+"%").Scan(&n)
+			AND `+p.db.Dialect.JSONArrayContains("c.allowed_origins", "$1"),
+			origin).Scan(&n)
 		return err == nil && n > 0
 	}
 	c, err := p.ClientByClientID(ctx, callerClientID(r))
 	return err == nil && c != nil && slices.Contains(c.AllowedOrigins, origin)
-}
-
-// jsonString is s as a JSON string literal, as it appears in a stored
-// JSON array.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // callerClientID names the client of a token-style request without

@@ -155,3 +155,30 @@ func TestHostileAuthorizeText(t *testing.T) {
 		}
 	})
 }
+
+func TestHostilePreflightOrigins(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		e.confidential(t, func(in *ClientCreate) {
+			in.AllowedOrigins = ptr([]string{"https://spa.example.test",
+				"https://other.example.test:8443"})
+		})
+		preflight := func(origin string) bool {
+			r := httptest.NewRequest(http.MethodOptions, "/oauth2/token", nil)
+			return e.p.ClientAllows(r, origin, true)
+		}
+		for _, ok := range []string{"https://spa.example.test",
+			"https://other.example.test:8443"} {
+			if !preflight(ok) {
+				t.Errorf("preflight from %s refused", ok)
+			}
+		}
+		for _, bad := range []string{"https://spa_example_test", "https://spa.example.tes%",
+			"https://%", "%", "_", "https://spa.example.test\x00", "https://spa.example.\xff",
+			"https://SPA.example.test", "https://spa.example.test/"} {
+			if preflight(bad) {
+				t.Errorf("preflight from %q allowed", bad)
+			}
+		}
+	})
+}
