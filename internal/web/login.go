@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -221,7 +222,8 @@ func (p *Pages) renderSetup(w http.ResponseWriter, r *http.Request, pr *access.P
 	}
 	v := p.flowView(r.Context(), "Set up two-step verification", raw)
 	v.CSRF, v.Error = p.Identity.CSRFToken(pr.SessionID), msg
-	v.Secret, v.URI, v.QR = setup.Secret, setup.URI, setup.DataURL
+	v.Secret = setup.Secret
+	v.URI, v.QR = template.URL(setup.URI), template.URL(setup.DataURL)
 	p.render(w, r, status, "setup", v)
 	return nil
 }

@@ -250,3 +250,41 @@ func TestHostedSecondFactorEndsTheSessionSentWithIt(t *testing.T) {
 		}
 	})
 }
+
+// setupPage loads the MFA set-up page and returns it with its secret.
+func (b *browser) setupPage() (string, string) {
+	b.t.Helper()
+	resp, page := b.do(http.MethodGet, "/auth/mfa/setup", nil)
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("set-up page: %d\n%s", resp.StatusCode, page)
+	}
+	return page, field(b.t, secretCode, page)
+}
+
+// TestSetupPageShowsTheQRCode checks that the QR image and the otpauth
+// link of the MFA set-up page survive the template's URL filter and that
+// the page's CSP lets the image load.
+func TestSetupPageShowsTheQRCode(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newPageRig(t, d)
+		on := r.onboard(t, "ada@example.com")
+		b := r.browser(t)
+		b.setCookie(identity.DefaultCookieName, on.SessionToken)
+		resp, page := b.do(http.MethodGet, "/auth/mfa/setup", nil)
+		secret := field(t, secretCode, page)
+		if qr := field(t, qrImage, page); !strings.HasPrefix(qr, "data:image/png;base64,") {
+			t.Errorf("QR image source %.60q", qr)
+		}
+		link := field(t, otpauthLink, page)
+		if !strings.HasPrefix(link, "otpauth://totp/Cerberus:ada@example.com?secret="+secret) {
+			t.Errorf("authenticator link %q", link)
+		}
+		if strings.Contains(page, "ZgotmplZ") {
+			t.Errorf("the template filtered a URL:\n%s", page)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp,
+			"img-src 'self' https: data:") {
+			t.Errorf("CSP %q blocks the QR image", csp)
+		}
+	})
+}

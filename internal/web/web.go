@@ -104,17 +104,22 @@ type view struct {
 	Error string
 	CSRF  string
 	// Page-specific members.
-	Target, Email, Secret, URI, QR, ClientName string
-	Codes                                      []string
-	Consent                                    *oauth.ConsentView
-	Device                                     *oauth.DeviceView
-	UserCode, Result                           string
-	Confirm                                    bool
-	Fields                                     map[string]string
-	Code, Description, RequestID               string
-	Action                                     string
-	FormOrigin                                 string
-	FormFields                                 url.Values
+	Target, Email, Secret, ClientName string
+	Codes                             []string
+	Consent                           *oauth.ConsentView
+	Device                            *oauth.DeviceView
+	UserCode, Result                  string
+	Confirm                           bool
+	Fields                            map[string]string
+	Code, Description, RequestID      string
+	Action                            string
+	FormOrigin                        string
+	FormFields                        url.Values
+
+	// URI and QR are the otpauth:// link and the data: URL of the QR image
+	// of the MFA set-up page. The server makes both, so they are typed as
+	// safe URLs: html/template would replace these schemes.
+	URI, QR template.URL
 }
 
 // render writes a page with the page headers.
