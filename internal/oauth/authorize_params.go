@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -165,14 +166,23 @@ func checkPrompt(v url.Values, _ *Client, a *authParams) *Error {
 	}
 	a.Prompt = prompts
 	if s := v.Get("max_age"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseUint(s, 10, 63)
+		if errors.Is(err, strconv.ErrRange) {
+			n, err = maxAgeLimit, nil
+		}
+		if err != nil {
 			return ErrInvalidRequest("max_age must be a non-negative integer")
 		}
-		a.MaxAge = &n
+		m := int(min(n, maxAgeLimit))
+		a.MaxAge = &m
 	}
 	return nil
 }
+
+// maxAgeLimit is the largest max_age kept, a hundred years in seconds: a
+// longer one means the same, and in nanoseconds it would overflow the
+// time.Duration of the freshness check.
+const maxAgeLimit = 100 * 365 * 24 * 60 * 60
 
 func (p *Provider) checkResources(v url.Values, c *Client, a *authParams) *Error {
 	res, err := p.resources(v["resource"], c, a.Scopes)

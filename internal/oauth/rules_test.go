@@ -67,6 +67,27 @@ func TestMaxAgeAndPromptLoginNeedAFreshSignIn(t *testing.T) {
 	})
 }
 
+// A max_age too large for a time.Duration in nanoseconds still means a
+// long time, not an immediate sign-in.
+func TestHugeMaxAgeKeepsTheSession(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		c, _ := e.confidential(t, func(in *ClientCreate) { in.IsFirstParty = ptr(true) })
+		s := e.sessionPrincipal(t, e.user, e.org)
+		e.clk.advance(time.Minute)
+		for maxAge, want := range map[string]string{"9300000000": "code",
+			"99999999999999999999": "code", "-1": "error", "1e9": "error", "+60": "error"} {
+			v := url.Values{"client_id": {c.ClientID}, "redirect_uri": {c.RedirectURIs[0]},
+				"response_type": {"code"}, "code_challenge": {challenge(verifier)},
+				"code_challenge_method": {"S256"}, "max_age": {maxAge}}
+			out := e.authorize(t, v, s)
+			if q := queryOf(t, out.Redirect); q.Get(want) == "" {
+				t.Errorf("max_age=%s: %+v, want a redirect with %s", maxAge, out, want)
+			}
+		}
+	})
+}
+
 func queryOf(t *testing.T, u string) url.Values {
 	t.Helper()
 	p, err := url.Parse(u)
