@@ -34,21 +34,71 @@ func (s *Service) BeginTOTP(ctx context.Context, orgID, userID string) (*TOTPSet
 	if u.MFAEnabled {
 		return nil, errMFAEnabled
 	}
+	setup, _, err := s.storePending(ctx, u, false)
+	return setup, err
+}
+
+// PendingTOTP returns the user's pending TOTP secret as BeginTOTP does,
+// but creates one only when none is pending: a page that shows the set-up
+// again (a reload, a mistyped code) keeps the secret the user scanned. It
+// is allowed on restricted sessions. Error: 400 "MFA is already enabled".
+func (s *Service) PendingTOTP(ctx context.Context, orgID, userID string) (*TOTPSetup,
+	error) {
+	for range 2 {
+		u, err := s.sessionUser(ctx, orgID, userID)
+		if err != nil {
+			return nil, err
+		}
+		if u.MFAEnabled {
+			return nil, errMFAEnabled
+		}
+		if u.TOTPPending != nil {
+			secret, err := s.keys.OpenString(*u.TOTPPending)
+			if err != nil {
+				return nil, fmt.Errorf("open pending totp secret: %w", err)
+			}
+			return totpSetup(u.Email, secret)
+		}
+		setup, stored, err := s.storePending(ctx, u, true)
+		if err != nil || stored {
+			return setup, err
+		}
+		// A concurrent request stored one first: show that one.
+	}
+	return nil, errors.New("pending totp secret keeps changing")
+}
+
+// storePending stores a new pending secret for u and returns it; with
+// onlyIfNone it stores nothing (stored false) when one is pending by then.
+func (s *Service) storePending(ctx context.Context, u *user,
+	onlyIfNone bool) (setup *TOTPSetup, stored bool, err error) {
 	secret := newTOTPSecret()
 	sealed, err := s.keys.SealString(secret)
 	if err != nil {
-		return nil, fmt.Errorf("seal totp secret: %w", err)
+		return nil, false, fmt.Errorf("seal totp secret: %w", err)
 	}
-	uri := totpURI(u.Email, secret)
+	if setup, err = totpSetup(u.Email, secret); err != nil {
+		return nil, false, err
+	}
+	q := `UPDATE users SET totp_pending_secret = $1, updated_at = $2
+		WHERE id = $3 AND organisation_id = $4`
+	if onlyIfNone {
+		q += ` AND totp_pending_secret IS NULL`
+	}
+	res, err := s.db.ExecContext(ctx, q, sealed, s.clock(), u.ID, u.OrganisationID)
+	if err != nil {
+		return nil, false, fmt.Errorf("store pending totp secret: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return setup, n == 1 || !onlyIfNone, nil
+}
+
+// totpSetup describes a secret for the user with email.
+func totpSetup(email, secret string) (*TOTPSetup, error) {
+	uri := totpURI(email, secret)
 	png, err := qrPNG(uri)
 	if err != nil {
 		return nil, err
-	}
-	_, err = s.db.ExecContext(ctx, `UPDATE users SET totp_pending_secret = $1,
-		updated_at = $2 WHERE id = $3 AND organisation_id = $4`, sealed, s.clock(),
-		u.ID, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("store pending totp secret: %w", err)
 	}
 	return &TOTPSetup{Secret: secret, URI: uri, PNG: png, DataURL: pngDataURL(png)}, nil
 }

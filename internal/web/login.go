@@ -212,7 +212,7 @@ func (p *Pages) setupForm(w http.ResponseWriter, r *http.Request) error {
 
 func (p *Pages) renderSetup(w http.ResponseWriter, r *http.Request, pr *access.Principal,
 	raw, msg string) error {
-	setup, err := p.Identity.BeginTOTP(r.Context(), pr.OrganisationID, pr.UserID)
+	setup, err := p.Identity.PendingTOTP(r.Context(), pr.OrganisationID, pr.UserID)
 	if err != nil {
 		return err
 	}

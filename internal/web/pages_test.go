@@ -288,3 +288,34 @@ func TestSetupPageShowsTheQRCode(t *testing.T) {
 		}
 	})
 }
+
+// TestSetupPageKeepsTheSecret checks that the secret the user scanned
+// stays the same across a reload and a mistyped code, so the right code
+// from the authenticator app then turns MFA on.
+func TestSetupPageKeepsTheSecret(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newPageRig(t, d)
+		on := r.onboard(t, "ada@example.com")
+		b := r.browser(t)
+		b.setCookie(identity.DefaultCookieName, on.SessionToken)
+		page, secret := b.setupPage()
+		if _, again := b.setupPage(); again != secret {
+			t.Errorf("reload replaced the secret %s with %s", secret, again)
+		}
+		csrf := field(t, csrfInput, page)
+		resp, page := b.do(http.MethodPost, "/auth/mfa/setup", url.Values{"_csrf": {csrf},
+			"code": {"000000"}})
+		if resp.StatusCode != http.StatusBadRequest ||
+			!strings.Contains(page, "Invalid verification code") {
+			t.Fatalf("wrong code: %d\n%s", resp.StatusCode, page)
+		}
+		if again := field(t, secretCode, page); again != secret {
+			t.Errorf("a wrong code replaced the secret %s with %s", secret, again)
+		}
+		resp, page = b.do(http.MethodPost, "/auth/mfa/setup", url.Values{"_csrf": {csrf},
+			"code": {r.code(t, secret)}})
+		if resp.StatusCode != http.StatusOK || strings.Count(page, "<li><code>") != 10 {
+			t.Fatalf("right code for the first secret: %d\n%s", resp.StatusCode, page)
+		}
+	})
+}
