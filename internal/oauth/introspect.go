@@ -54,6 +54,9 @@ func (p *Provider) visibleTo(caller *Client, clientRef, orgID string) bool {
 	return clientRef == caller.ID || caller.Introspect && orgID == caller.OrganisationID
 }
 
+// introspectAccess describes an access token. Unlike a bearer check it
+// allows no clock skew on exp: the token was issued by this server's clock,
+// and a token at or past its exp is not active (RFC 7662 §2.2).
 func (p *Provider) introspectAccess(ctx context.Context, caller *Client, token string) (
 	map[string]any, error) {
 	c, st, err := p.verifyAccess(ctx, token)
@@ -63,7 +66,7 @@ func (p *Provider) introspectAccess(ctx context.Context, caller *Client, token s
 	if err != nil {
 		return nil, err
 	}
-	if !p.visibleTo(caller, st.clientRef, c.Org) {
+	if !p.now().Before(time.Unix(c.Expiry, 0)) || !p.visibleTo(caller, st.clientRef, c.Org) {
 		return inactive, nil
 	}
 	out := map[string]any{"active": true, "scope": c.Scope, "client_id": c.ClientID,

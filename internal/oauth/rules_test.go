@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -129,6 +130,32 @@ func TestIntrospectionVisibility(t *testing.T) {
 		_, b := e.post(t, e.p.IntrospectEndpoint, foreign, foreignSecret, form())
 		if b["active"] != false {
 			t.Errorf("auditor of another organisation sees the token: %v", b)
+		}
+	})
+}
+
+// Introspection reports an access token inactive from its exp on; only
+// bearer checks allow the clock skew.
+func TestIntrospectionEndsAtExp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		c, secret := e.confidential(t, nil)
+		issued := e.clk.t
+		_, tok := e.token(t, c, secret, url.Values{"grant_type": {GrantClientCredentials}})
+		at := tok["access_token"].(string)
+		life := time.Duration(tok["expires_in"].(float64)) * time.Second
+		for _, tc := range []struct {
+			at     time.Duration
+			active bool
+		}{{life - time.Second, true}, {life, false}, {life + 20*time.Second, false}} {
+			e.clk.t = issued.Add(tc.at)
+			_, b := e.post(t, e.p.IntrospectEndpoint, c, secret, url.Values{"token": {at}})
+			if b["active"] != tc.active {
+				t.Errorf("%v after issue: %v, want active=%v", tc.at, b, tc.active)
+			}
+		}
+		if _, _, err := e.p.verifyAccess(context.Background(), at); err != nil {
+			t.Errorf("bearer check 20 s after exp (within skew): %v", err)
 		}
 	})
 }
