@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
@@ -563,7 +564,8 @@ func (s *Service) signedIn(res *LoginResult) {
 
 // SecondFactorInput is the second step of a login that answered
 // MFARequired. UserID is the result's UserID, Code a TOTP code or a backup
-// code; IP, UserAgent and PreviousSessionToken are as in LoginInput.
+// code (white space around it is ignored); IP, UserAgent and
+// PreviousSessionToken are as in LoginInput.
 type SecondFactorInput struct {
 	UserID               string
 	Code                 string
@@ -578,10 +580,16 @@ type SecondFactorInput struct {
 // reset); a bad or replayed code counts toward lockout exactly as in Login
 // and answers 401 "Invalid MFA token"; a user who no longer exists or no
 // longer has MFA gets 401 "Invalid email or password" and must start over.
-// On success a full session is created as by Login, and the session of
-// PreviousSessionToken is deleted.
+// An empty code, or one that is neither six digits nor a backup code, is
+// 400 "Invalid input" (field code) and is not counted, as Login refuses a
+// malformed mfaToken. On success a full session is created as by Login,
+// and the session of PreviousSessionToken is deleted.
 func (s *Service) LoginSecondFactor(ctx context.Context,
 	in SecondFactorInput) (*LoginResult, error) {
+	in.Code = strings.TrimSpace(in.Code)
+	if err := checkSecondFactor(in.Code); err != nil {
+		return nil, err
+	}
 	u, err := userByIDAnyOrg(ctx, s.db, in.UserID)
 	if err != nil {
 		return nil, err
@@ -605,4 +613,16 @@ func (s *Service) LoginSecondFactor(ctx context.Context,
 	}
 	return s.complete(ctx, u, org, f, LoginInput{IP: in.IP, UserAgent: in.UserAgent,
 		PreviousSessionToken: in.PreviousSessionToken}, "")
+}
+
+// checkSecondFactor validates the code of the second login step.
+func checkSecondFactor(code string) error {
+	var c checker
+	switch {
+	case code == "":
+		c.Add("code", apperr.CodeRequired, "Enter the code from your authenticator app")
+	case !isTOTPCode(code) && !isBackupCode(code):
+		c.Add("code", apperr.CodeInvalidFormat, "Must be a six-digit code or a backup code")
+	}
+	return c.Err()
 }

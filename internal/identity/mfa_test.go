@@ -9,6 +9,7 @@ import (
 	"github.com/cerberus-iam/cerberus/internal/apperr"
 	"github.com/cerberus-iam/cerberus/internal/db"
 	"github.com/cerberus-iam/cerberus/internal/dbtest"
+	"github.com/cerberus-iam/cerberus/internal/identity"
 )
 
 // TestPendingTOTPKeepsTheSecret checks that PendingTOTP, which the set-up
@@ -45,4 +46,39 @@ func TestPendingTOTPKeepsTheSecret(t *testing.T) {
 			t.Fatalf("with MFA on: %v", err)
 		}
 	})
+}
+
+// TestSecondFactorRefusesMalformedCodes checks that the second login step
+// answers 400 to an empty or malformed code without counting it, as Login
+// does for a malformed mfaToken.
+func TestSecondFactorRefusesMalformedCodes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newRig(t, d, nil, func(o *identity.Options) { o.LockoutThreshold = 2 })
+		on := r.onboard(t, "ada@example.com")
+		enrol(t, r, on.Session)
+		ctx := context.Background()
+		for _, code := range []string{"", " ", "12345", "abcdefgh!", "0000-000"} {
+			_, err := r.svc.LoginSecondFactor(ctx, identity.SecondFactorInput{
+				UserID: on.User.ID, Code: code})
+			e := apperr.As(err)
+			if e == nil || e.Kind != apperr.Invalid || len(e.Fields) != 1 ||
+				e.Fields[0].Field != "code" {
+				t.Errorf("code %q: %v", code, err)
+			}
+		}
+		if n := failedLogins(t, r, on.User.ID); n != 0 {
+			t.Errorf("malformed codes counted %d failures", n)
+		}
+	})
+}
+
+// failedLogins returns the user's failed-login counter.
+func failedLogins(t *testing.T, r *rig, userID string) int {
+	t.Helper()
+	var n int
+	if err := r.d.QueryRowContext(context.Background(), `SELECT failed_login_count
+		FROM users WHERE id = $1`, userID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

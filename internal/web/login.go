@@ -178,7 +178,11 @@ func (p *Pages) mfa(w http.ResponseWriter, r *http.Request) error {
 		if ae == nil || ae.Kind == apperr.Unavailable {
 			return err
 		}
-		p.renderMFA(w, r, kindStatus[ae.Kind], st.Target, ae.Detail)
+		msg := ae.Detail
+		if len(ae.Fields) > 0 {
+			msg = ae.Fields[0].Message
+		}
+		p.renderMFA(w, r, kindStatus[ae.Kind], st.Target, msg)
 		return nil
 	}
 	p.clearMFAState(w)

@@ -319,3 +319,39 @@ func TestSetupPageKeepsTheSecret(t *testing.T) {
 		}
 	})
 }
+
+// TestCodeFormRefusesMalformedCodesWithoutCounting checks that an empty or
+// malformed code at the sign-in code form is refused as invalid input, as
+// the JSON login refuses a malformed mfaToken, without counting toward
+// lockout; a wrong code of the right form still counts.
+func TestCodeFormRefusesMalformedCodesWithoutCounting(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newPageRig(t, d)
+		on := r.onboard(t, "ada@example.com")
+		r.enrol(t, on)
+		b := r.browser(t)
+		csrf := b.passwordStep("ada@example.com")
+		for _, code := range []string{"", "  ", "12345", "1234567", "abc", "XXXX-XXXX",
+			"1234 5678"} {
+			resp, page := b.do(http.MethodPost, "/auth/login/mfa", url.Values{
+				"_csrf": {csrf}, "code": {code}})
+			if resp.StatusCode != http.StatusBadRequest ||
+				!strings.Contains(page, `action="/auth/login/mfa"`) ||
+				!strings.Contains(page, "code") || strings.Contains(page, "Invalid MFA") {
+				t.Errorf("code %q: %d\n%s", code, resp.StatusCode, page)
+			}
+		}
+		if n, locked := r.failures(t, on.User.ID); n != 0 || locked {
+			t.Fatalf("malformed codes counted: %d failures, locked %v", n, locked)
+		}
+		resp, page := b.do(http.MethodPost, "/auth/login/mfa", url.Values{
+			"_csrf": {csrf}, "code": {"000000"}})
+		if resp.StatusCode != http.StatusUnauthorized ||
+			!strings.Contains(page, "Invalid MFA token") {
+			t.Errorf("wrong code: %d\n%s", resp.StatusCode, page)
+		}
+		if n, _ := r.failures(t, on.User.ID); n != 1 {
+			t.Errorf("a wrong code counted %d failures", n)
+		}
+	})
+}
