@@ -91,8 +91,7 @@ func (a *ClientsAPI) update(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *ClientsAPI) rotate(w http.ResponseWriter, r *http.Request) error {
-	c, secret, err := a.Provider.RotateSecret(r.Context(), Principal(r).OrganisationID,
-		r.PathValue("id"))
+	c, secret, err := a.Provider.RotateSecret(r.Context(), Principal(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -271,19 +271,25 @@ func (p *Provider) RevokeClient(ctx context.Context, orgID, id string) error {
 	})
 }
 
-// RotateSecret replaces the secret of a client; the old one stops at
-// once. A client without a secret method gets a 422.
-func (p *Provider) RotateSecret(ctx context.Context, orgID, id string) (*Client, string,
-	error) {
+// RotateSecret replaces the secret of a client of the actor's
+// organisation; the old one stops at once. The new secret lets its holder
+// use every permission scope of the client, so the actor must hold them
+// all (403 access.ErrCannotGrant). A client without a secret method gets a
+// 422.
+func (p *Provider) RotateSecret(ctx context.Context, actor *access.Principal,
+	id string) (*Client, string, error) {
 	var c *Client
 	var secret string
 	err := p.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if c, err = tenantClient(ctx, tx, orgID, id); err != nil {
+		if c, err = tenantClient(ctx, tx, actor.OrganisationID, id); err != nil {
 			return err
 		}
 		if !c.hasSecret() {
 			return apperr.New(apperr.Unprocessable, "Client has no secret")
+		}
+		if err := p.checkScopeGrant(ctx, actor, nil, c.Scopes); err != nil {
+			return err
 		}
 		secret = p.newSecret(c)
 		c.UpdatedAt = p.clock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"reflect"
+	"slices"
 
 	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/apperr"
@@ -69,7 +71,10 @@ func applyPatch(c Client, in ClientPatch) (*Client, []apperr.FieldError) {
 
 // UpdateClient changes a client. The auth method may only switch between
 // client_secret_basic and client_secret_post; isActive false revokes the
-// client, true reactivates it for new tokens.
+// client, true reactivates it for new tokens. The actor must hold every
+// permission scope the change adds, and every permission scope of the
+// client when the change opens a new way to obtain its tokens (see
+// opensAccess); otherwise 403 access.ErrCannotGrant.
 func (p *Provider) UpdateClient(ctx context.Context, actor *access.Principal, id string,
 	in ClientPatch) (*Client, error) {
 	var out *Client
@@ -88,13 +93,31 @@ func (p *Provider) UpdateClient(ctx context.Context, actor *access.Principal, id
 		if errs = append(errs, validateClient(c, p.cfg.Production)...); len(errs) > 0 {
 			return apperr.InvalidInput(errs...)
 		}
-		if err := p.checkScopeGrant(ctx, actor, old.Scopes, c.Scopes); err != nil {
+		granted := old.Scopes
+		if opensAccess(old, c) {
+			granted = nil
+		}
+		if err := p.checkScopeGrant(ctx, actor, granted, c.Scopes); err != nil {
 			return err
 		}
 		out = c
 		return p.saveUpdate(ctx, tx, old, c)
 	})
 	return out, err
+}
+
+// opensAccess reports whether changing old into c opens a new way to obtain
+// tokens carrying the client's scopes: a grant type added, another
+// authentication method, a redirect URI added, or other client keys.
+func opensAccess(old, c *Client) bool {
+	added := func(before, after []string) bool {
+		return slices.ContainsFunc(after, func(s string) bool {
+			return !slices.Contains(before, s)
+		})
+	}
+	return added(old.GrantTypes, c.GrantTypes) || added(old.RedirectURIs, c.RedirectURIs) ||
+		old.TokenEndpointAuthMethod != c.TokenEndpointAuthMethod ||
+		!reflect.DeepEqual(old.JWKS, c.JWKS) || !reflect.DeepEqual(old.JWKSURI, c.JWKSURI)
 }
 
 func (p *Provider) saveUpdate(ctx context.Context, tx *sql.Tx, old, c *Client) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/db"
 	"github.com/cerberus-iam/cerberus/internal/dbtest"
+	"github.com/cerberus-iam/cerberus/internal/patch"
 )
 
 const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier"
@@ -370,6 +371,71 @@ func TestPermissionScopesCannotEscalate(t *testing.T) {
 		_, _, err := e.p.CreateClient(context.Background(), actor, in)
 		if !errors.Is(err, access.ErrCannotGrant) {
 			t.Fatalf("staff granting clients:delete: %v, want %v", err, access.ErrCannotGrant)
+		}
+	})
+}
+
+// An actor that may update clients but lacks a client's permission scopes
+// can neither take its secret nor open another way to its tokens.
+func TestClientCredentialsCannotEscalate(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		admin := &access.Principal{Kind: access.KindSession, OrganisationID: e.org,
+			UserID: e.addUser(t, e.org, "admin@acme.test", "admin")}
+		k := newClientKey(t, "EdDSA")
+		keys := publicSet(t, k)
+		mighty, _ := e.confidential(t, func(in *ClientCreate) {
+			in.Scopes = ptr([]string{"openid", "*"})
+			in.GrantTypes = ptr([]string{GrantAuthorizationCode, GrantClientCredentials})
+		})
+		keyed, _ := e.confidential(t, func(in *ClientCreate) {
+			in.Scopes = ptr([]string{"openid", "*"})
+			in.TokenEndpointAuthMethod = ptr(AuthPrivateKeyJWT)
+			in.JWKS = &keys
+		})
+		if _, _, err := e.p.RotateSecret(ctx, admin, mighty.ID); !errors.Is(err,
+			access.ErrCannotGrant) {
+			t.Errorf("admin rotates the secret of a * client: %v, want %v", err,
+				access.ErrCannotGrant)
+		}
+		other := publicSet(t, newClientKey(t, "EdDSA"))
+		for name, tc := range map[string]struct {
+			c  *Client
+			in ClientPatch
+		}{
+			"add a grant": {mighty, ClientPatch{GrantTypes: patch.Of([]string{
+				GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken})}},
+			"add a redirect URI": {mighty, ClientPatch{RedirectURIs: patch.Of([]string{
+				"https://app.example.test/cb", "https://evil.example.test/cb"})}},
+			"switch the secret method": {mighty,
+				ClientPatch{TokenEndpointAuthMethod: patch.Of(AuthSecretPost)}},
+			"replace the keys": {keyed, ClientPatch{JWKS: patch.Of(other)}},
+		} {
+			_, err := e.p.UpdateClient(ctx, admin, tc.c.ID, tc.in)
+			if !errors.Is(err, access.ErrCannotGrant) {
+				t.Errorf("admin may %s of a * client: %v", name, err)
+			}
+		}
+
+		// Changes that open nothing, or that drop the scopes the actor
+		// lacks, are allowed.
+		for name, in := range map[string]ClientPatch{
+			"rename": {Name: patch.Of("Renamed")},
+			"drop a redirect URI and *": {RedirectURIs: patch.Of([]string{}),
+				GrantTypes: patch.Of([]string{GrantClientCredentials}),
+				Scopes:     patch.Of([]string{"users:read"})},
+		} {
+			if _, err := e.p.UpdateClient(ctx, admin, mighty.ID, in); err != nil {
+				t.Errorf("admin may not %s: %v", name, err)
+			}
+		}
+		if _, _, err := e.p.RotateSecret(ctx, admin, mighty.ID); err != nil {
+			t.Errorf("admin rotates the secret of a users:read client: %v", err)
+		}
+		if _, err := e.p.UpdateClient(ctx, e.owner, keyed.ID,
+			ClientPatch{JWKS: patch.Of(other)}); err != nil {
+			t.Errorf("owner replaces the keys of a * client: %v", err)
 		}
 	})
 }
