@@ -439,3 +439,25 @@ func TestClientCredentialsCannotEscalate(t *testing.T) {
 		}
 	})
 }
+
+// Only an ID token names the session to end: an access token, signed by the
+// same keys and carrying sid and aud too, is not an id_token_hint.
+func TestRPLogoutHintMustBeAnIDToken(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		c, secret := e.confidential(t, nil)
+		s := e.sessionPrincipal(t, e.user, e.org)
+		_, body := e.token(t, c, secret, exchange(c, e.code(t, c, s, "openid")))
+		plan, err := e.p.PlanLogout(ctx, url.Values{
+			"id_token_hint": {body["id_token"].(string)}}, s)
+		if err != nil || plan.Page != nil || plan.Confirm {
+			t.Fatalf("ID token of the session as hint: %+v %v", plan, err)
+		}
+		plan, err = e.p.PlanLogout(ctx, url.Values{
+			"id_token_hint": {body["access_token"].(string)}}, s)
+		if err != nil || plan.Page == nil {
+			t.Fatalf("access token as hint: %+v %v, want an error page", plan, err)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -40,7 +41,7 @@ func (p *Provider) PlanLogout(ctx context.Context, v url.Values,
 		verifier := op.NewIDTokenHintVerifier(p.cfg.Issuer, p.Keys,
 			op.WithSupportedIDTokenHintSigningAlgorithms(AlgRS256, AlgEdDSA))
 		c, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, verifier)
-		if err != nil && !errors.As(err, &op.IDTokenHintExpiredError{}) {
+		if err != nil && !errors.As(err, &op.IDTokenHintExpiredError{}) || !isIDToken(hint) {
 			return logoutPage("The id_token_hint is not valid"), nil
 		}
 		claims = c
@@ -74,6 +75,14 @@ func (p *Provider) PlanLogout(ctx context.Context, v url.Values,
 	}
 	plan.Confirm = session != nil && (claims == nil || claims.SessionID != session.SessionID)
 	return plan, nil
+}
+
+// isIDToken reports whether a signed token has the typ of the ID tokens.
+// The hint verifier does not look at typ, and access tokens, signed with
+// the same keys, carry iss, aud and sid as well.
+func isIDToken(raw string) bool {
+	jws, err := jose.ParseSigned(raw, acceptedAlgs)
+	return err == nil && typeIs(jws, typIDToken)
 }
 
 func logoutPage(desc string) *LogoutPlan {
