@@ -33,8 +33,9 @@ type LoginInput struct {
 // one of these holds:
 //
 //   - MFARequired: the password was right, the user has MFA and no code was
-//     sent. UserID names the user for the second step (LoginSecondFactor);
-//     nothing else is set and no session exists.
+//     sent. UserID names the user and Stamp the password just checked, for
+//     the second step (LoginSecondFactor); nothing else is set and no
+//     session exists.
 //   - EnrollmentRequired: the organisation requires MFA and the user has
 //     none. A restricted session was created (SessionToken, Session); it
 //     only allows MFA enrollment (BeginTOTP, ConfirmTOTP) and logout.
@@ -45,6 +46,11 @@ type LoginResult struct {
 	MFARequired        bool
 	EnrollmentRequired bool
 	UserID             string
+	// Stamp identifies the user's password at the first step of a login
+	// that answered MFARequired; pass it to LoginSecondFactor. It changes
+	// when the password does (reset, change), which ends the pending
+	// login. It is not secret but carries no meaning for the holder.
+	Stamp string
 	// SessionToken is the cookie value of the new session; set it with
 	// Cookies.SetSessionCookie(w, SessionToken, Session.MaxAge()).
 	SessionToken string
@@ -242,7 +248,7 @@ func (s *Service) mfaRequired(ctx context.Context, u *user, ip string) (*LoginRe
 	if err != nil {
 		return nil, err
 	}
-	return &LoginResult{MFARequired: true, UserID: u.ID}, nil
+	return &LoginResult{MFARequired: true, UserID: u.ID, Stamp: passwordStamp(u)}, nil
 }
 
 // secondFactor checks a login's code; a bad one counts as a failed attempt.
@@ -563,11 +569,12 @@ func (s *Service) signedIn(res *LoginResult) {
 }
 
 // SecondFactorInput is the second step of a login that answered
-// MFARequired. UserID is the result's UserID, Code a TOTP code or a backup
-// code (white space around it is ignored); IP, UserAgent and
+// MFARequired. UserID and Stamp are the result's, Code a TOTP code or a
+// backup code (white space around it is ignored); IP, UserAgent and
 // PreviousSessionToken are as in LoginInput.
 type SecondFactorInput struct {
 	UserID               string
+	Stamp                string
 	Code                 string
 	IP                   string
 	UserAgent            string
@@ -578,8 +585,9 @@ type SecondFactorInput struct {
 // MFARequired, for hosted pages that keep the user id between the steps
 // (in a sealed cookie). The account is checked again (lock, block, forced
 // reset); a bad or replayed code counts toward lockout exactly as in Login
-// and answers 401 "Invalid MFA token"; a user who no longer exists or no
-// longer has MFA gets 401 "Invalid email or password" and must start over.
+// and answers 401 "Invalid MFA token"; a user who no longer exists, no
+// longer has MFA or whose password changed since the first step (Stamp)
+// gets 401 "Invalid email or password" and must start over.
 // An empty code, or one that is neither six digits nor a backup code, is
 // 400 "Invalid input" (field code) and is not counted, as Login refuses a
 // malformed mfaToken. On success a full session is created as by Login,
@@ -594,7 +602,7 @@ func (s *Service) LoginSecondFactor(ctx context.Context,
 	if err != nil {
 		return nil, err
 	}
-	if u == nil || !u.MFAEnabled {
+	if u == nil || !u.MFAEnabled || !samePassword(u, in.Stamp) {
 		return nil, errInvalidLogin
 	}
 	if err := s.checkLock(ctx, u, in.IP); err != nil {
@@ -625,4 +633,20 @@ func checkSecondFactor(code string) error {
 		c.Add("code", apperr.CodeInvalidFormat, "Must be a six-digit code or a backup code")
 	}
 	return c.Err()
+}
+
+// passwordStamp identifies the user's current password hash: a digest of
+// it, so a reset, a change or an administrator's new password changes it.
+// "" when the user has no password.
+func passwordStamp(u *user) string {
+	if u.PasswordHash == nil {
+		return ""
+	}
+	return crypto.HashToken("cerberus login stamp\x00" + *u.PasswordHash)
+}
+
+// samePassword reports whether stamp names the user's current password.
+func samePassword(u *user, stamp string) bool {
+	now := passwordStamp(u)
+	return now != "" && crypto.EqualHash(now, stamp)
 }

@@ -2,7 +2,9 @@ package identity_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
+	"time"
 
 	"github.com/pquerna/otp/totp"
 
@@ -81,4 +83,81 @@ func failedLogins(t *testing.T, r *rig, userID string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestPasswordResetEndsPendingSecondFactor checks that the second login
+// step refuses a first step made before a password reset or change, even
+// with a right code, and that it does not count as a failure.
+func TestPasswordResetEndsPendingSecondFactor(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newRig(t, d, nil)
+		on := r.onboard(t, "ada@example.com")
+		secret := enrol(t, r, on.Session)
+		ctx := context.Background()
+		pw := password
+		first := func() *identity.LoginResult {
+			t.Helper()
+			res, err := r.svc.Login(ctx, identity.LoginInput{Email: "ada@example.com",
+				Password: pw})
+			if err != nil || !res.MFARequired || res.Stamp == "" {
+				t.Fatalf("first step: %+v, %v", res, err)
+			}
+			return res
+		}
+		code := func() string {
+			c, _ := totp.GenerateCode(secret, r.clock.Now())
+			return c
+		}
+		second := func(res *identity.LoginResult) error {
+			_, err := r.svc.LoginSecondFactor(ctx, identity.SecondFactorInput{
+				UserID: res.UserID, Stamp: res.Stamp, Code: code()})
+			r.clock.Add(30 * time.Second)
+			return err
+		}
+
+		before := first()
+		var token string
+		if err := d.Tx(ctx, func(tx *sql.Tx) error {
+			var err error
+			token, _, err = identity.IssueAccountToken(ctx, tx, on.User.ID,
+				identity.PurposePasswordReset, r.clock.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		pw = "N3w$ecret!"
+		if err := r.svc.ResetPassword(ctx, identity.ResetInput{Token: token,
+			Password: pw}); err != nil {
+			t.Fatal(err)
+		}
+		if e := apperr.As(second(before)); e == nil || e.Detail != "Invalid email or password" {
+			t.Fatalf("step begun before the reset: %v", e)
+		}
+		if n := failedLogins(t, r, on.User.ID); n != 0 {
+			t.Errorf("the refused step counted %d failures", n)
+		}
+
+		before = first()
+		res, err := r.svc.Login(ctx, identity.LoginInput{Email: "ada@example.com",
+			Password: pw, MFAToken: code()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.clock.Add(30 * time.Second)
+		if err := r.svc.ChangePassword(ctx, res.Session.OrganisationID, res.UserID,
+			res.Session.ID, identity.ChangePasswordInput{CurrentPassword: pw,
+				NewPassword: "Th1rd$ecret"}); err != nil {
+			t.Fatal(err)
+		}
+		if e := apperr.As(second(before)); e == nil || e.Detail != "Invalid email or password" {
+			t.Fatalf("step begun before the change: %v", e)
+		}
+		pw = "Th1rd$ecret"
+		if err := second(first()); err != nil {
+			t.Fatalf("fresh sign-in: %v", err)
+		}
+		if err := second(&identity.LoginResult{UserID: on.User.ID}); err == nil {
+			t.Fatal("a step without a stamp signed in")
+		}
+	})
 }

@@ -88,7 +88,8 @@ func TestLoginSecondFactorForHostedPages(t *testing.T) {
 		}
 		second := func(userID, code, ip, ua, previous string) (*identity.LoginResult, error) {
 			return r.svc.LoginSecondFactor(ctx, identity.SecondFactorInput{UserID: userID,
-				Code: code, IP: ip, UserAgent: ua, PreviousSessionToken: previous})
+				Stamp: res.Stamp, Code: code, IP: ip, UserAgent: ua,
+				PreviousSessionToken: previous})
 		}
 		_, err = second(res.UserID, "000000", "192.0.2.9", "page", "")
 		if e := apperr.As(err); e == nil || e.Detail != "Invalid MFA token" {

@@ -59,9 +59,11 @@ func (p *Pages) checkSessionToken(r *http.Request, sessionID string) error {
 }
 
 // mfaState is the sealed content of cerb_mfa between the password and the
-// second factor: who signs in and where to go, never the password.
+// second factor: who signs in, the stamp of the password checked (a reset
+// meanwhile ends the pending sign-in) and where to go, never the password.
 type mfaState struct {
 	UserID  string `json:"u"`
+	Stamp   string `json:"s"`
 	Target  string `json:"t"`
 	Expires int64  `json:"e"`
 }

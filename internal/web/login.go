@@ -108,7 +108,8 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch {
 	case res.MFARequired:
-		if err := p.setMFAState(w, mfaState{UserID: res.UserID, Target: raw}); err != nil {
+		st := mfaState{UserID: res.UserID, Stamp: res.Stamp, Target: raw}
+		if err := p.setMFAState(w, st); err != nil {
 			return err
 		}
 		p.renderMFA(w, r, http.StatusOK, raw, "")
@@ -171,8 +172,9 @@ func (p *Pages) mfa(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	res, err := p.Identity.LoginSecondFactor(r.Context(), identity.SecondFactorInput{
-		UserID: st.UserID, Code: r.PostForm.Get("code"), IP: httpapi.ClientIP(r.Context()),
-		UserAgent: r.UserAgent(), PreviousSessionToken: p.Identity.Cookies().SessionToken(r)})
+		UserID: st.UserID, Stamp: st.Stamp, Code: r.PostForm.Get("code"),
+		IP: httpapi.ClientIP(r.Context()), UserAgent: r.UserAgent(),
+		PreviousSessionToken: p.Identity.Cookies().SessionToken(r)})
 	if err != nil {
 		ae := apperr.As(err)
 		if ae == nil || ae.Kind == apperr.Unavailable {

@@ -355,3 +355,43 @@ func TestCodeFormRefusesMalformedCodesWithoutCounting(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordResetEndsPendingCodeForms checks that a password reset
+// between the two steps of a hosted sign-in makes the pending code form
+// (its cerb_mfa cookie) useless: whoever knew the old password must not
+// finish signing in with it.
+func TestPasswordResetEndsPendingCodeForms(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newPageRig(t, d)
+		on := r.onboard(t, "ada@example.com")
+		secret := r.enrol(t, on)
+		b := r.browser(t)
+		csrf := b.passwordStep("ada@example.com")
+
+		ctx := context.Background()
+		var token string
+		if err := d.Tx(ctx, func(tx *sql.Tx) error {
+			var err error
+			token, _, err = identity.IssueAccountToken(ctx, tx, on.User.ID,
+				identity.PurposePasswordReset, r.clock.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.svc.ResetPassword(ctx, identity.ResetInput{Token: token,
+			Password: "N3w$ecret!"}); err != nil {
+			t.Fatal(err)
+		}
+		resp, page := b.do(http.MethodPost, "/auth/login/mfa", url.Values{"_csrf": {csrf},
+			"code": {r.code(t, secret)}})
+		if resp.StatusCode == http.StatusSeeOther {
+			t.Fatalf("the code form of before the reset signed in: %s",
+				resp.Header.Get("Location"))
+		}
+		for _, c := range resp.Cookies() {
+			if c.Name == identity.DefaultCookieName && c.Value != "" {
+				t.Fatalf("session cookie set: %d\n%s", resp.StatusCode, page)
+			}
+		}
+	})
+}
