@@ -36,6 +36,9 @@ var (
 	errMFANotStarted  = apperr.New(apperr.Invalid, "MFA setup has not been started")
 	errBadCode        = apperr.New(apperr.Invalid, "Invalid verification code")
 	errMFAOrgRequired = apperr.New(apperr.Forbidden, "Your organisation requires MFA")
+	// errMFALocked answers the MFA changes of a locked account; a 400 like
+	// their other refusals, since the session itself is still valid.
+	errMFALocked = apperr.New(apperr.Invalid, "Account temporarily locked")
 
 	errMissingVerifyToken = apperr.New(apperr.Invalid, "Missing verification token")
 	errBadVerifyToken     = apperr.New(apperr.Invalid,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cerberus-iam/cerberus/internal/event"
 	"github.com/cerberus-iam/cerberus/internal/mail"
+	"github.com/cerberus-iam/cerberus/internal/telemetry"
 )
 
 // TOTPSetup is a pending TOTP secret to show the user.
@@ -251,8 +252,10 @@ func firstNonEmpty(a, b string) string {
 }
 
 // CheckTOTP reports whether code is a TOTP code the user's active secret
-// would accept now (a step not used before). It consumes and changes
-// nothing. Error: 400 "MFA is not enabled".
+// would accept now (a step not used before). It consumes nothing and
+// changes no MFA state, but a wrong six-digit code counts toward lockout
+// (countBadCode). Errors: 400 "MFA is not enabled", 400 "Account
+// temporarily locked".
 func (s *Service) CheckTOTP(ctx context.Context, orgID, userID, code string) (bool, error) {
 	if err := checkCodeBody(code); err != nil {
 		return false, err
@@ -264,17 +267,22 @@ func (s *Service) CheckTOTP(ctx context.Context, orgID, userID, code string) (bo
 	if !u.MFAEnabled {
 		return false, errMFANotEnabled
 	}
-	f, err := s.checkTOTP(u, strings.TrimSpace(code))
-	if err != nil {
-		return false, err
+	if s.locked(u, s.clock()) {
+		return false, errMFALocked
 	}
-	return f != nil, nil
+	code = strings.TrimSpace(code)
+	f, err := s.checkTOTP(u, code)
+	if err != nil || f != nil {
+		return f != nil, err
+	}
+	return false, s.countBadCode(ctx, u, code, false)
 }
 
 // DisableMFA turns MFA off after a TOTP or backup code: secret and backup
 // codes cleared (audit user.mfa.disabled, webhook mfa.disabled, notice
 // email). Errors: 400 "MFA is not enabled", 403 "Your organisation
-// requires MFA", 400 "Invalid verification code".
+// requires MFA", 400 "Invalid verification code" (counted as verifyCode
+// says), 400 "Account temporarily locked".
 func (s *Service) DisableMFA(ctx context.Context, orgID, userID, code string) error {
 	if err := checkCodeBody(code); err != nil {
 		return err
@@ -307,14 +315,22 @@ func (s *Service) DisableMFA(ctx context.Context, orgID, userID, code string) er
 }
 
 // verifyCode checks a TOTP or backup code for an MFA change; a bad one is
-// 400 "Invalid verification code".
+// 400 "Invalid verification code" and counts toward lockout (countBadCode).
+// A locked account is refused whatever the code.
 func (s *Service) verifyCode(ctx context.Context, u *user, code string) (*factor, error) {
+	if s.locked(u, s.clock()) {
+		return nil, errMFALocked
+	}
 	f, err := s.checkFactor(ctx, u, code, true)
 	if err != nil {
 		return nil, err
 	}
 	if f == nil {
-		s.countMFA(guessMethod(strings.TrimSpace(code)), false)
+		code = strings.TrimSpace(code)
+		s.countMFA(guessMethod(code), false)
+		if err := s.countBadCode(ctx, u, code, true); err != nil {
+			return nil, err
+		}
 		return nil, errBadCode
 	}
 	s.countMFA(f.method, true)
@@ -349,7 +365,8 @@ func (s *Service) disable(ctx context.Context, tx *sql.Tx, u *user, f *factor,
 // RegenerateBackupCodes replaces the user's backup codes after a TOTP or
 // backup code and returns the new set (audit user.updated with
 // backupCodesRegenerated). Errors: 400 "MFA is not enabled", 400 "Invalid
-// verification code".
+// verification code" (counted as verifyCode says), 400 "Account
+// temporarily locked".
 func (s *Service) RegenerateBackupCodes(ctx context.Context, orgID, userID,
 	code string) ([]string, error) {
 	if err := checkCodeBody(code); err != nil {
@@ -388,6 +405,38 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, orgID, userID,
 		return nil, err
 	}
 	return codes, nil
+}
+
+// countBadCode counts a wrong code sent to an MFA change (check, disable,
+// backup codes) as a failed attempt, as a wrong sign-in code is, so a
+// stolen session cannot guess codes at the pace of the rate limit.
+// Reaching the threshold locks the account (audit user.locked) and answers
+// 400 "Account temporarily locked". A code that could never be right
+// (neither six digits nor, when allowBackup, a backup code) is not
+// counted, as Login does not count a malformed mfaToken. No
+// user.login.failed is written: this is no sign-in.
+func (s *Service) countBadCode(ctx context.Context, u *user, code string,
+	allowBackup bool) error {
+	if !isTOTPCode(code) && (!allowBackup || !isBackupCode(code)) {
+		return nil
+	}
+	lockedNow := false
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if lockedNow, err = s.countFailure(ctx, tx, u); err != nil || !lockedNow {
+			return err
+		}
+		return s.events.Record(ctx, tx, lockedEvent(u))
+	})
+	if err != nil {
+		return err
+	}
+	if lockedNow {
+		telemetry.Logger(ctx).Warn("account locked after wrong MFA codes",
+			"event", "user.locked", "userId", u.ID)
+		return errMFALocked
+	}
+	return nil
 }
 
 // checkCodeBody validates the {token} body of the MFA endpoints.

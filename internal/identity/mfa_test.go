@@ -161,3 +161,96 @@ func TestPasswordResetEndsPendingSecondFactor(t *testing.T) {
 		}
 	})
 }
+
+// TestWrongCodesAtMFAChangesCountTowardLockout checks that wrong codes
+// sent to check, disable and backup-code regeneration count as failed
+// attempts as wrong sign-in codes do: the threshold locks the account
+// (audit user.locked), and while it is locked these calls answer 400
+// "Account temporarily locked" whatever the code, so a stolen session
+// cannot guess codes. Malformed codes are not counted.
+func TestWrongCodesAtMFAChangesCountTowardLockout(t *testing.T) {
+	calls := map[string]func(r *rig, orgID, userID, code string) error{
+		"check": func(r *rig, orgID, userID, code string) error {
+			valid, err := r.svc.CheckTOTP(context.Background(), orgID, userID, code)
+			if err == nil && !valid {
+				return errInvalidCheck
+			}
+			return err
+		},
+		"disable": func(r *rig, orgID, userID, code string) error {
+			return r.svc.DisableMFA(context.Background(), orgID, userID, code)
+		},
+		"backup-codes": func(r *rig, orgID, userID, code string) error {
+			_, err := r.svc.RegenerateBackupCodes(context.Background(), orgID, userID, code)
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			dbtest.Each(t, func(t *testing.T, d *db.DB) {
+				r := newRig(t, d, nil, func(o *identity.Options) { o.LockoutThreshold = 3 })
+				s := r.onboard(t, "ada@example.com").Session
+				secret := enrol(t, r, s)
+				do := func(code string) string {
+					err := call(r, s.OrganisationID, s.UserID, code)
+					if e := apperr.As(err); e != nil {
+						return e.Detail
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					return ""
+				}
+				for _, code := range []string{"abc", "12345", "000000", "111111"} {
+					if got := do(code); got != wrongAnswer(name) {
+						t.Fatalf("code %s: %q", code, got)
+					}
+				}
+				if n := failedLogins(t, r, s.UserID); n != 2 {
+					t.Fatalf("%d failures counted, want 2", n)
+				}
+				if got := do("222222"); got != "Account temporarily locked" {
+					t.Fatalf("third wrong code: %q", got)
+				}
+				if n := auditCount(t, r, "user.locked"); n != 1 {
+					t.Errorf("%d user.locked rows", n)
+				}
+				code, _ := totp.GenerateCode(secret, r.clock.Now())
+				if got := do(code); got != "Account temporarily locked" {
+					t.Fatalf("right code while locked: %q", got)
+				}
+				_, err := r.svc.Login(context.Background(), identity.LoginInput{
+					Email: "ada@example.com", Password: password})
+				if e := apperr.As(err); e == nil || e.Detail != "Account temporarily locked" {
+					t.Errorf("login while locked: %v", err)
+				}
+				r.clock.Add(16 * time.Minute)
+				code, _ = totp.GenerateCode(secret, r.clock.Now())
+				if got := do(code); got != "" {
+					t.Fatalf("right code after the lock: %q", got)
+				}
+			})
+		})
+	}
+}
+
+// errInvalidCheck stands for a check that answered {valid: false}.
+var errInvalidCheck = apperr.New(apperr.Invalid, "not valid")
+
+func wrongAnswer(call string) string {
+	if call == "check" {
+		return "not valid"
+	}
+	return "Invalid verification code"
+}
+
+// auditCount returns how many audit rows of a type exist.
+func auditCount(t *testing.T, r *rig, eventType string) int {
+	t.Helper()
+	var n int
+	if err := r.d.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_logs
+		WHERE event_type = $1`, eventType).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
