@@ -79,14 +79,14 @@ func (s *Service) Permission(ctx context.Context, id string) (*Permission, error
 	return p, nil
 }
 
-// permissionRef returns the short form of a catalogue permission, nil when
-// the id names none.
-func (s *Service) permissionRef(ctx context.Context, id string) (*PermissionRef, error) {
+// permissionRef returns the short form of a catalogue permission read
+// with q, nil when the id names none.
+func permissionRef(ctx context.Context, q db.Querier, id string) (*PermissionRef, error) {
 	if !db.ValidID(id) {
 		return nil, nil
 	}
 	var p PermissionRef
-	err := s.db.QueryRowContext(ctx, `SELECT id, slug, name FROM permissions
+	err := q.QueryRowContext(ctx, `SELECT id, slug, name FROM permissions
 		WHERE id = $1`, id).Scan(&p.ID, &p.Slug, &p.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -70,7 +70,7 @@ func (s *Service) permissionsByID(ctx context.Context, c *checker, field string,
 			continue
 		}
 		seen[id] = true
-		p, err := s.permissionRef(ctx, id)
+		p, err := permissionRef(ctx, s.db, id)
 		if err != nil {
 			return nil, err
 		}
@@ -188,20 +188,29 @@ func (s *Service) UpdateRole(ctx context.Context, actor *Principal, id string,
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
+	// Read before the transaction, which must not wait for a second
+	// connection while holding one.
+	var held []string
+	if p.IsDefault.Set && p.IsDefault.Value {
+		var err error
+		if held, err = s.held(ctx, actor); err != nil {
+			return nil, err
+		}
+	}
 	var role *Role
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		r, err := s.editableRole(ctx, tx, actor.OrganisationID, id)
+		r, err := editableRole(ctx, tx, actor.OrganisationID, id)
 		if err != nil {
 			return err
 		}
-		role, err = s.applyRolePatch(ctx, tx, actor, r, p, name, desc)
+		role, err = s.applyRolePatch(ctx, tx, held, r, p, name, desc)
 		return err
 	})
 	return role, err
 }
 
 // editableRole reads a role that is not Owner.
-func (s *Service) editableRole(ctx context.Context, q db.Querier, orgID, id string) (*Role,
+func editableRole(ctx context.Context, q db.Querier, orgID, id string) (*Role,
 	error) {
 	r, err := ReadRole(ctx, q, orgID, id)
 	if err != nil {
@@ -213,7 +222,9 @@ func (s *Service) editableRole(ctx context.Context, q db.Querier, orgID, id stri
 	return r, nil
 }
 
-func (s *Service) applyRolePatch(ctx context.Context, tx *sql.Tx, actor *Principal, r *Role,
+// applyRolePatch changes r as p asks; held is the set the actor may grant
+// from, read when p makes r the default.
+func (s *Service) applyRolePatch(ctx context.Context, tx *sql.Tx, held []string, r *Role,
 	p RolePatch, name string, desc *string) (*Role, error) {
 	now := s.clock()
 	var changes []string
@@ -224,7 +235,7 @@ func (s *Service) applyRolePatch(ctx context.Context, tx *sql.Tx, actor *Princip
 		r.Description, changes = desc, append(changes, "description")
 	}
 	if p.IsDefault.Set && p.IsDefault.Value != r.IsDefault {
-		if err := s.changeDefault(ctx, tx, actor, r, p.IsDefault.Value, now); err != nil {
+		if err := changeDefault(ctx, tx, held, r, p.IsDefault.Value, now); err != nil {
 			return nil, err
 		}
 		changes = append(changes, "isDefault")
@@ -252,12 +263,12 @@ func ptrSlice(p *string) []string {
 
 // changeDefault moves the default flag to r, or refuses to leave the
 // organisation without a default.
-func (s *Service) changeDefault(ctx context.Context, tx *sql.Tx, actor *Principal, r *Role,
-	on bool, now time.Time) error {
+func changeDefault(ctx context.Context, tx *sql.Tx, held []string, r *Role, on bool,
+	now time.Time) error {
 	if !on {
 		return ErrDefaultRole
 	}
-	if err := s.checkGrant(ctx, actor, r.Slugs()...); err != nil {
+	if err := CheckGrant(held, r.Slugs()...); err != nil {
 		return err
 	}
 	r.IsDefault = true
@@ -300,13 +311,19 @@ func (s *Service) GrantPermission(ctx context.Context, actor *Principal, roleID,
 	if permID == "" {
 		return false, errRolePermRequired
 	}
+	// Read before the transaction, which must not wait for a second
+	// connection while holding one.
+	held, err := s.held(ctx, actor)
+	if err != nil {
+		return false, err
+	}
 	added := false
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		r, p, err := s.rolePermission(ctx, tx, actor.OrganisationID, roleID, permID)
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		r, p, err := rolePermission(ctx, tx, actor.OrganisationID, roleID, permID)
 		if err != nil || slices.Contains(r.Slugs(), p.Slug) {
 			return err
 		}
-		if err := s.checkGrant(ctx, actor, p.Slug); err != nil {
+		if err := CheckGrant(held, p.Slug); err != nil {
 			return err
 		}
 		if err := grant(ctx, tx, r.ID, p.ID, s.clock()); err != nil {
@@ -319,14 +336,14 @@ func (s *Service) GrantPermission(ctx context.Context, actor *Principal, roleID,
 	return added, err
 }
 
-// rolePermission reads an editable role and a catalogue permission.
-func (s *Service) rolePermission(ctx context.Context, q db.Querier, orgID, roleID,
+// rolePermission reads an editable role and a catalogue permission with q.
+func rolePermission(ctx context.Context, q db.Querier, orgID, roleID,
 	permID string) (*Role, *PermissionRef, error) {
-	r, err := s.editableRole(ctx, q, orgID, roleID)
+	r, err := editableRole(ctx, q, orgID, roleID)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.permissionRef(ctx, permID)
+	p, err := permissionRef(ctx, q, permID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -346,7 +363,7 @@ func (s *Service) RevokePermission(ctx context.Context, actor *Principal, roleID
 		return errRolePermRequired
 	}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		r, p, err := s.rolePermission(ctx, tx, actor.OrganisationID, roleID, permID)
+		r, p, err := rolePermission(ctx, tx, actor.OrganisationID, roleID, permID)
 		if err != nil {
 			return err
 		}
