@@ -326,10 +326,17 @@ func (s *Service) GrantPermission(ctx context.Context, actor *Principal, roleID,
 		if err := CheckGrant(held, p.Slug); err != nil {
 			return err
 		}
-		if err := grant(ctx, tx, r.ID, p.ID, s.clock()); err != nil {
-			return err
+		// A concurrent request may have granted it since r was read.
+		res, err := tx.ExecContext(ctx, `INSERT INTO role_permissions (id, role_id,
+			permission_id, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (role_id, permission_id) DO NOTHING`, db.NewID(), r.ID, p.ID,
+			s.clock())
+		if err != nil {
+			return fmt.Errorf("grant permission: %w", err)
 		}
-		added = true
+		if added = inserted(res); !added {
+			return nil
+		}
 		return s.roleEvent(ctx, tx, r, "permission.granted", "role.updated",
 			map[string]any{"permission": p.Slug})
 	})

@@ -53,3 +53,9 @@ func exists(ctx context.Context, q db.Querier, query string, args ...any) (bool,
 	}
 	return true, nil
 }
+
+// inserted reports whether an INSERT … ON CONFLICT DO NOTHING added its row.
+func inserted(res sql.Result) bool {
+	n, _ := res.RowsAffected()
+	return n > 0
+}

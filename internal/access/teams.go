@@ -309,12 +309,16 @@ func (s *Service) AddMember(ctx context.Context, orgID, teamID, userID string) (
 		if slices.ContainsFunc(t.Members, func(m TeamMember) bool { return m.ID == userID }) {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO team_members (id, team_id, user_id,
-			created_at) VALUES ($1, $2, $3, $4)`, db.NewID(), t.ID, userID, s.clock())
+		// A concurrent request may have added the member since t was read.
+		res, err := tx.ExecContext(ctx, `INSERT INTO team_members (id, team_id, user_id,
+			created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING`,
+			db.NewID(), t.ID, userID, s.clock())
 		if err != nil {
 			return fmt.Errorf("add team member: %w", err)
 		}
-		added = true
+		if added = inserted(res); !added {
+			return nil
+		}
 		return s.teamEvent(ctx, tx, t, "team.member_added", "team.updated",
 			map[string]any{"userId": userID})
 	})

@@ -79,12 +79,17 @@ func (s *Service) AssignRole(ctx context.Context, actor *access.Principal, userI
 		if err := access.CheckAssignable(r, held); err != nil || holds(u, r.ID) {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO user_roles (id, user_id, role_id,
-			created_at) VALUES ($1, $2, $3, $4)`, db.NewID(), u.ID, r.ID, s.clock())
+		// A concurrent request may have added the row since u was read:
+		// the unique index then keeps one and this request changes nothing.
+		res, err := tx.ExecContext(ctx, `INSERT INTO user_roles (id, user_id, role_id,
+			created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, role_id) DO NOTHING`,
+			db.NewID(), u.ID, r.ID, s.clock())
 		if err != nil {
 			return fmt.Errorf("assign role: %w", err)
 		}
-		added = true
+		if added = inserted(res); !added {
+			return nil
+		}
 		return s.roleChange(ctx, tx, u, r, "user.role_assigned")
 	})
 	return added, err
@@ -102,6 +107,12 @@ func (s *Service) userRole(ctx context.Context, q db.Querier, actor *access.Prin
 		return nil, nil, err
 	}
 	return u, r, nil
+}
+
+// inserted reports whether an INSERT … ON CONFLICT DO NOTHING added its row.
+func inserted(res sql.Result) bool {
+	n, _ := res.RowsAffected()
+	return n > 0
 }
 
 func holds(u *User, roleID string) bool {

@@ -100,3 +100,74 @@ func TestRolePermissionChangesBeyondThePool(t *testing.T) {
 		}
 	})
 }
+
+// same repeats one call n times.
+func same(n int, c call) []call {
+	out := make([]call, n)
+	for i := range out {
+		out[i] = c
+	}
+	return out
+}
+
+// rounds is how many times a race is run; each round is a fresh chance
+// for the requests to interleave badly.
+const rounds = 8
+
+// Identical "add" requests at once add one row: one 201 with its audit
+// row, the others 200 and nothing recorded.
+func TestConcurrentIdenticalAddsAddOnce(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Identical adds")
+		perm := permissionID(t, o, "users:read")
+		roles := newRoles(t, o, "same", rounds)
+		const n = 4
+		for i := range rounds {
+			u := o.owner.call(http.MethodPost, "/v1/admin/users", map[string]any{
+				"email": fmt.Sprintf("same-%d@example.com", i), "firstName": "Same",
+				"lastName": "Add"}).want(t, http.StatusCreated, "").str("id")
+			team := o.owner.call(http.MethodPost, "/v1/admin/teams", map[string]any{
+				"name": "Team", "slug": fmt.Sprintf("team-%d", i)}).
+				want(t, http.StatusCreated, "").str("id")
+			for _, c := range []struct {
+				call  call
+				audit string
+			}{
+				{call{o.owner, http.MethodPost, "/v1/admin/users/" + u + "/roles",
+					map[string]any{"roleId": o.roles["manager"]}}, "user.role_assigned"},
+				{call{o.owner, http.MethodPost, "/v1/admin/teams/" + team + "/members",
+					map[string]any{"userId": u}}, "team.member_added"},
+				{call{o.owner, http.MethodPost, "/v1/admin/roles/" + roles[i] + "/permissions",
+					map[string]any{"permissionId": perm}}, "permission.granted"},
+			} {
+				before := r.audits(o.id, c.audit)
+				reps := burst(t, same(n, c.call)...)
+				got := statuses(reps)
+				if got[http.StatusCreated] != 1 || got[http.StatusOK] != n-1 {
+					t.Fatalf("%s: statuses %v, want one 201 and %d 200: %s", c.call.path,
+						got, n-1, reps[0].raw)
+				}
+				if d := r.audits(o.id, c.audit) - before; d != 1 {
+					t.Fatalf("%s: %d %s audit rows, want 1", c.call.path, d, c.audit)
+				}
+			}
+		}
+	})
+}
+
+// Roles and teams created at once with one slug: one 201, the others 409.
+func TestConcurrentSlugCreationsConflict(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Slug races")
+		const n = 4
+		for i := range rounds {
+			for _, path := range []string{"/v1/admin/roles", "/v1/admin/teams"} {
+				got := statuses(burst(t, same(n, call{o.owner, http.MethodPost, path,
+					map[string]any{"name": "Same", "slug": fmt.Sprintf("same-%d", i)}})...))
+				if got[http.StatusCreated] != 1 || got[http.StatusConflict] != n-1 {
+					t.Fatalf("%s: statuses %v, want one 201 and %d 409", path, got, n-1)
+				}
+			}
+		}
+	})
+}
