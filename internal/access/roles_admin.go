@@ -243,11 +243,14 @@ func (s *Service) applyRolePatch(ctx context.Context, tx *sql.Tx, held []string,
 	if len(changes) == 0 {
 		return r, nil
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE roles SET name = $1, description = $2,
+	res, err := tx.ExecContext(ctx, `UPDATE roles SET name = $1, description = $2,
 		is_default = $3, updated_at = $4 WHERE id = $5 AND organisation_id = $6`,
 		r.Name, r.Description, r.IsDefault, now, r.ID, r.OrganisationID)
 	if err != nil {
 		return nil, fmt.Errorf("update role: %w", err)
+	}
+	if !affected(res) {
+		return nil, ErrRoleNotFound // deleted since r was read
 	}
 	r.UpdatedAt = Stamp(now)
 	return r, s.roleEvent(ctx, tx, r, "role.updated", "role.updated",
@@ -291,10 +294,13 @@ func (s *Service) DeleteRole(ctx context.Context, actor *Principal, id string) e
 		case r.IsDefault:
 			return ErrDefaultRole
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM roles WHERE id = $1
+		res, err := tx.ExecContext(ctx, `DELETE FROM roles WHERE id = $1
 			AND organisation_id = $2`, r.ID, r.OrganisationID)
 		if err != nil {
 			return fmt.Errorf("delete role: %w", err)
+		}
+		if !affected(res) {
+			return ErrRoleNotFound // a concurrent request deleted it first
 		}
 		return s.roleEvent(ctx, tx, r, "role.deleted", "role.deleted",
 			map[string]any{"slug": r.Slug})
@@ -331,10 +337,13 @@ func (s *Service) GrantPermission(ctx context.Context, actor *Principal, roleID,
 			permission_id, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (role_id, permission_id) DO NOTHING`, db.NewID(), r.ID, p.ID,
 			s.clock())
+		if s.db.Dialect.IsForeignKeyViolation(err) {
+			return ErrRoleNotFound // deleted since r was read
+		}
 		if err != nil {
 			return fmt.Errorf("grant permission: %w", err)
 		}
-		if added = inserted(res); !added {
+		if added = affected(res); !added {
 			return nil
 		}
 		return s.roleEvent(ctx, tx, r, "permission.granted", "role.updated",

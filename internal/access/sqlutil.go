@@ -54,8 +54,9 @@ func exists(ctx context.Context, q db.Querier, query string, args ...any) (bool,
 	return true, nil
 }
 
-// inserted reports whether an INSERT … ON CONFLICT DO NOTHING added its row.
-func inserted(res sql.Result) bool {
+// affected reports whether a statement added, changed or deleted a row;
+// false for an INSERT … ON CONFLICT DO NOTHING that found its row there.
+func affected(res sql.Result) bool {
 	n, _ := res.RowsAffected()
 	return n > 0
 }

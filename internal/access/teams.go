@@ -263,11 +263,14 @@ func (s *Service) UpdateTeam(ctx context.Context, orgID, id string, p TeamPatch)
 
 func (s *Service) saveTeam(ctx context.Context, tx *sql.Tx, t *Team, changes []string) error {
 	now := s.clock()
-	_, err := tx.ExecContext(ctx, `UPDATE teams SET name = $1, description = $2,
+	res, err := tx.ExecContext(ctx, `UPDATE teams SET name = $1, description = $2,
 		updated_at = $3 WHERE id = $4 AND organisation_id = $5`, t.Name, t.Description, now,
 		t.ID, t.OrganisationID)
 	if err != nil {
 		return fmt.Errorf("update team: %w", err)
+	}
+	if !affected(res) {
+		return errTeamNotFound // deleted since t was read
 	}
 	t.UpdatedAt = Stamp(now)
 	return s.teamEvent(ctx, tx, t, "team.updated", "team.updated",
@@ -282,10 +285,13 @@ func (s *Service) DeleteTeam(ctx context.Context, orgID, id string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM teams WHERE id = $1
+		res, err := tx.ExecContext(ctx, `DELETE FROM teams WHERE id = $1
 			AND organisation_id = $2`, t.ID, orgID)
 		if err != nil {
 			return fmt.Errorf("delete team: %w", err)
+		}
+		if !affected(res) {
+			return errTeamNotFound // a concurrent request deleted it first
 		}
 		return s.teamEvent(ctx, tx, t, "team.deleted", "team.deleted", nil)
 	})
@@ -313,10 +319,13 @@ func (s *Service) AddMember(ctx context.Context, orgID, teamID, userID string) (
 		res, err := tx.ExecContext(ctx, `INSERT INTO team_members (id, team_id, user_id,
 			created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING`,
 			db.NewID(), t.ID, userID, s.clock())
+		if s.db.Dialect.IsForeignKeyViolation(err) {
+			return errTeamNotFound // deleted since t was read
+		}
 		if err != nil {
 			return fmt.Errorf("add team member: %w", err)
 		}
-		if added = inserted(res); !added {
+		if added = affected(res); !added {
 			return nil
 		}
 		return s.teamEvent(ctx, tx, t, "team.member_added", "team.updated",

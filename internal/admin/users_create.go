@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -232,7 +233,7 @@ func (s *Service) insertUser(ctx context.Context, tx *sql.Tx, orgID string, in U
 	if err != nil {
 		return "", err
 	}
-	if err := addMemberships(ctx, tx, id, roleIDs, teams, now); err != nil {
+	if err := s.addMemberships(ctx, tx, id, in, roleIDs, teams, now); err != nil {
 		return "", err
 	}
 	if err := access.BumpRBAC(ctx, tx, orgID); err != nil {
@@ -266,11 +267,16 @@ func (s *Service) initialRoles(ctx context.Context, q db.Querier, orgID string,
 	return append(ids, def), nil
 }
 
-func addMemberships(ctx context.Context, q db.Querier, userID string, roles,
-	teams []string, now time.Time) error {
+// addMemberships gives the new user its roles and teams. One deleted since
+// the body was checked is reported as unknown, as the check would have.
+func (s *Service) addMemberships(ctx context.Context, q db.Querier, userID string,
+	in UserCreate, roles, teams []string, now time.Time) error {
 	for _, r := range roles {
 		_, err := q.ExecContext(ctx, `INSERT INTO user_roles (id, user_id, role_id,
 			created_at) VALUES ($1, $2, $3, $4)`, db.NewID(), userID, r, now)
+		if s.db.Dialect.IsForeignKeyViolation(err) {
+			return unknownRef("roleIds", in.RoleIDs, r, "Unknown role")
+		}
 		if err != nil {
 			return fmt.Errorf("assign role: %w", err)
 		}
@@ -278,11 +284,22 @@ func addMemberships(ctx context.Context, q db.Querier, userID string, roles,
 	for _, t := range teams {
 		_, err := q.ExecContext(ctx, `INSERT INTO team_members (id, team_id, user_id,
 			created_at) VALUES ($1, $2, $3, $4)`, db.NewID(), t, userID, now)
+		if s.db.Dialect.IsForeignKeyViolation(err) {
+			return unknownRef("teamIds", in.TeamIDs, t, "Unknown team")
+		}
 		if err != nil {
 			return fmt.Errorf("join team: %w", err)
 		}
 	}
 	return nil
+}
+
+// unknownRef is the field error of id, found in ids at field.N.
+func unknownRef(field string, ids []string, id, msg string) error {
+	if i := slices.Index(ids, id); i >= 0 {
+		field += "." + strconv.Itoa(i)
+	}
+	return apperr.InvalidInput(apperr.Field(field, apperr.CodeInvalidValue, msg))
 }
 
 // welcomeMail queues the verification email of a user created with a

@@ -84,6 +84,9 @@ func (s *Service) AssignRole(ctx context.Context, actor *access.Principal, userI
 		res, err := tx.ExecContext(ctx, `INSERT INTO user_roles (id, user_id, role_id,
 			created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, role_id) DO NOTHING`,
 			db.NewID(), u.ID, r.ID, s.clock())
+		if s.db.Dialect.IsForeignKeyViolation(err) {
+			return access.ErrRoleNotFound // deleted since r was read
+		}
 		if err != nil {
 			return fmt.Errorf("assign role: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -166,6 +167,88 @@ func TestConcurrentSlugCreationsConflict(t *testing.T) {
 					map[string]any{"name": "Same", "slug": fmt.Sprintf("same-%d", i)}})...))
 				if got[http.StatusCreated] != 1 || got[http.StatusConflict] != n-1 {
 					t.Fatalf("%s: statuses %v, want one 201 and %d 409", path, got, n-1)
+				}
+			}
+		}
+	})
+}
+
+// wantOneOf fails unless rep has one of the statuses and, when it is a
+// 404, the detail notFound.
+func wantOneOf(t *testing.T, what string, rep *reply, notFound string, status ...int) {
+	t.Helper()
+	if !slices.Contains(status, rep.status) {
+		t.Fatalf("%s: status %d, want one of %v: %s", what, rep.status, status, rep.raw)
+	}
+	if rep.status == http.StatusNotFound && rep.str("detail") != notFound {
+		t.Fatalf("%s: detail %q, want %q", what, rep.str("detail"), notFound)
+	}
+}
+
+// Adding to a role or team while it is deleted either lands before the
+// deletion or answers that the role or team is not found.
+func TestAddsRacingParentDeletion(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Add while delete")
+		perm := permissionID(t, o, "users:read")
+		for i := range rounds {
+			u := o.owner.call(http.MethodPost, "/v1/admin/users", map[string]any{
+				"email": fmt.Sprintf("gone-%d@example.com", i), "firstName": "Gone",
+				"lastName": "Parent"}).want(t, http.StatusCreated, "").str("id")
+			roles := newRoles(t, o, fmt.Sprintf("gone-%d", i), 3)
+			team := o.owner.call(http.MethodPost, "/v1/admin/teams", map[string]any{
+				"name": "Team", "slug": fmt.Sprintf("gone-%d", i)}).
+				want(t, http.StatusCreated, "").str("id")
+			reps := burst(t,
+				call{o.owner, http.MethodPost, "/v1/admin/users/" + u + "/roles",
+					map[string]any{"roleId": roles[0]}},
+				call{o.owner, http.MethodDelete, "/v1/admin/roles/" + roles[0], nil},
+				call{o.owner, http.MethodPost, "/v1/admin/roles/" + roles[1] + "/permissions",
+					map[string]any{"permissionId": perm}},
+				call{o.owner, http.MethodDelete, "/v1/admin/roles/" + roles[1], nil},
+				call{o.owner, http.MethodPost, "/v1/admin/teams/" + team + "/members",
+					map[string]any{"userId": u}},
+				call{o.owner, http.MethodDelete, "/v1/admin/teams/" + team, nil},
+				call{o.owner, http.MethodPost, "/v1/admin/users", map[string]any{
+					"email": fmt.Sprintf("born-%d@example.com", i), "firstName": "Born",
+					"lastName": "Late", "roleIds": []string{roles[2]}}},
+				call{o.owner, http.MethodDelete, "/v1/admin/roles/" + roles[2], nil})
+			wantOneOf(t, "assign", reps[0], "Role not found", 201, 404)
+			wantOneOf(t, "grant", reps[2], "Role not found", 201, 404)
+			wantOneOf(t, "add member", reps[4], "Team not found", 201, 404)
+			wantOneOf(t, "create user", reps[6], "", 201, 400)
+			if reps[6].status == http.StatusBadRequest {
+				reps[6].wantField(t, "roleIds.0", "")
+			}
+			for _, k := range []int{1, 3, 5, 7} {
+				wantOneOf(t, "delete", reps[k], "", 204)
+			}
+		}
+	})
+}
+
+// Deleting one role or team twice at once deletes it once.
+func TestConcurrentDeletionsDeleteOnce(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Delete twice")
+		const n = 4
+		for i := range rounds {
+			role := newRoles(t, o, fmt.Sprintf("twice-%d", i), 1)[0]
+			team := o.owner.call(http.MethodPost, "/v1/admin/teams", map[string]any{
+				"name": "Team", "slug": fmt.Sprintf("twice-%d", i)}).
+				want(t, http.StatusCreated, "").str("id")
+			for _, c := range []struct{ path, audit string }{
+				{"/v1/admin/roles/" + role, "role.deleted"},
+				{"/v1/admin/teams/" + team, "team.deleted"},
+			} {
+				before := r.audits(o.id, c.audit)
+				got := statuses(burst(t, same(n, call{o.owner, http.MethodDelete, c.path,
+					nil})...))
+				if got[http.StatusNoContent] != 1 || got[http.StatusNotFound] != n-1 {
+					t.Fatalf("%s: statuses %v, want one 204 and %d 404", c.path, got, n-1)
+				}
+				if d := r.audits(o.id, c.audit) - before; d != 1 {
+					t.Fatalf("%s: %d %s audit rows, want 1", c.path, d, c.audit)
 				}
 			}
 		}
