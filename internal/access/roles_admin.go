@@ -107,6 +107,9 @@ func (s *Service) insertRole(ctx context.Context, tx *sql.Tx, orgID string, in R
 	perms []PermissionRef) (*Role, error) {
 	now := s.clock()
 	if in.IsDefault {
+		if err := LockDefaultRole(ctx, s.db, tx, orgID); err != nil {
+			return nil, err
+		}
 		if err := clearDefault(ctx, tx, orgID, now); err != nil {
 			return nil, err
 		}
@@ -133,6 +136,14 @@ func (s *Service) insertRole(ctx context.Context, tx *sql.Tx, orgID string, in R
 	}
 	return role, s.roleEvent(ctx, tx, role, "role.created", "role.created",
 		map[string]any{"permissions": role.Slugs()})
+}
+
+// LockDefaultRole takes, for the rest of tx, the lock that serialises
+// moving an organisation's default flag and deleting its roles, so that
+// the organisation keeps exactly one default role. Callers read the roles
+// they act on after taking it.
+func LockDefaultRole(ctx context.Context, d *db.DB, tx *sql.Tx, orgID string) error {
+	return d.LockTx(ctx, tx, "roles:"+orgID)
 }
 
 func clearDefault(ctx context.Context, q db.Querier, orgID string, now time.Time) error {
@@ -199,6 +210,12 @@ func (s *Service) UpdateRole(ctx context.Context, actor *Principal, id string,
 	}
 	var role *Role
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if p.IsDefault.Set {
+			err := LockDefaultRole(ctx, s.db, tx, actor.OrganisationID)
+			if err != nil {
+				return err
+			}
+		}
 		r, err := editableRole(ctx, tx, actor.OrganisationID, id)
 		if err != nil {
 			return err
@@ -284,6 +301,9 @@ func changeDefault(ctx context.Context, tx *sql.Tx, held []string, r *Role, on b
 // deleted", 400 "Choose another default role first".
 func (s *Service) DeleteRole(ctx context.Context, actor *Principal, id string) error {
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := LockDefaultRole(ctx, s.db, tx, actor.OrganisationID); err != nil {
+			return err
+		}
 		r, err := ReadRole(ctx, tx, actor.OrganisationID, id)
 		if err != nil {
 			return err

@@ -211,6 +211,13 @@ func firstErr(err, fallback error) error {
 // insertUser writes the user, its roles and teams, its email and events.
 func (s *Service) insertUser(ctx context.Context, tx *sql.Tx, orgID string, in UserCreate,
 	hash string, roles []*access.Role, teams []string) (string, error) {
+	if len(roles) == 0 {
+		// The default role read below must stay the default, and
+		// exist, until the commit.
+		if err := access.LockDefaultRole(ctx, s.db, tx, orgID); err != nil {
+			return "", err
+		}
+	}
 	now := s.clock()
 	id := db.NewID()
 	name := in.FirstName + " " + in.LastName

@@ -254,3 +254,62 @@ func TestConcurrentDeletionsDeleteOnce(t *testing.T) {
 		}
 	})
 }
+
+// However default-role changes and deletions interleave, the organisation
+// keeps exactly one default role.
+func TestDefaultRoleSurvivesConcurrentChanges(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("One default")
+		on := map[string]any{"isDefault": true}
+		oneDefault := func(round int, what string) {
+			t.Helper()
+			if n := r.count(`SELECT COUNT(*) FROM roles WHERE organisation_id = $1
+				AND is_default = TRUE`, o.id); n != 1 {
+				t.Fatalf("round %d, %s: %d default roles", round, what, n)
+			}
+		}
+		for i := range rounds {
+			roles := newRoles(t, o, fmt.Sprintf("def-%d", i), 3)
+			reps := burst(t,
+				call{o.owner, http.MethodPatch, "/v1/admin/roles/" + roles[0], on},
+				call{o.owner, http.MethodDelete, "/v1/admin/roles/" + roles[0], nil})
+			wantOneOf(t, "patch", reps[0], "Role not found", 200, 404)
+			wantOneOf(t, "delete", reps[1], "", 204, 400)
+			oneDefault(i, "default against delete")
+			reps = burst(t,
+				call{o.owner, http.MethodPatch, "/v1/admin/roles/" + roles[1], on},
+				call{o.owner, http.MethodPost, "/v1/admin/roles", map[string]any{
+					"name": "Role", "slug": fmt.Sprintf("def-%d-new", i), "isDefault": true}},
+				call{o.owner, http.MethodPatch, "/v1/admin/roles/" + roles[2], on})
+			for k, rep := range reps {
+				wantOneOf(t, fmt.Sprintf("default %d", k), rep, "", 200, 201)
+			}
+			oneDefault(i, "defaults against each other")
+			// The old default may go once another takes over; a user
+			// created meanwhile is given one of them (and loses the old
+			// one with its deletion).
+			old := defaultRole(t, r, o)
+			reps = burst(t,
+				call{o.owner, http.MethodPost, "/v1/admin/users", map[string]any{
+					"email": fmt.Sprintf("def-%d@example.com", i), "firstName": "New",
+					"lastName": "Default"}},
+				call{o.owner, http.MethodPatch, "/v1/admin/roles/" + roles[1], on},
+				call{o.owner, http.MethodDelete, "/v1/admin/roles/" + old, nil})
+			wantOneOf(t, "create user", reps[0], "", 201)
+			wantOneOf(t, "make default", reps[1], "", 200)
+			wantOneOf(t, "delete old default", reps[2], "", 204, 400)
+		}
+	})
+}
+
+// defaultRole returns the id of the organisation's default role.
+func defaultRole(t *testing.T, r *admRig, o *admOrg) string {
+	t.Helper()
+	var id string
+	err := r.db.QueryRowContext(t.Context(), `SELECT id FROM roles
+		WHERE organisation_id = $1 AND is_default = TRUE`, o.id).Scan(&id)
+	if err != nil {
+		t.Fatalf("default role: %v", err)
+	}
+	return id
+}
