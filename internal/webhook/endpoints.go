@@ -96,8 +96,15 @@ func applyPatch(e *Endpoint, in EndpointPatch, u *url.URL) []string {
 		e.IsActive = in.IsActive.Value
 		changes = append(changes, "isActive")
 	}
-	if in.IsActive.Set && in.IsActive.Value {
-		e.FailureCount, e.DisabledAt = 0, nil
+	// Turning on resets the failure record even when the endpoint is
+	// already active; the reset is a change to store and audit.
+	if in.IsActive.Set && in.IsActive.Value && e.FailureCount != 0 {
+		e.FailureCount = 0
+		changes = append(changes, "failureCount")
+	}
+	if in.IsActive.Set && in.IsActive.Value && e.DisabledAt != nil {
+		e.DisabledAt = nil
+		changes = append(changes, "disabledAt")
 	}
 	return changes
 }
