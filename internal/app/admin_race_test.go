@@ -227,7 +227,7 @@ func TestAddsRacingParentDeletion(t *testing.T) {
 	})
 }
 
-// Deleting one role or team twice at once deletes it once.
+// Deleting one role, team or webhook twice at once deletes it once.
 func TestConcurrentDeletionsDeleteOnce(t *testing.T) {
 	eachEngine(t, func(t *testing.T, r *admRig) {
 		o := r.onboard("Delete twice")
@@ -237,9 +237,13 @@ func TestConcurrentDeletionsDeleteOnce(t *testing.T) {
 			team := o.owner.call(http.MethodPost, "/v1/admin/teams", map[string]any{
 				"name": "Team", "slug": fmt.Sprintf("twice-%d", i)}).
 				want(t, http.StatusCreated, "").str("id")
+			hook := o.owner.call(http.MethodPost, "/v1/admin/webhooks", map[string]any{
+				"url": "https://hooks.example.com/in", "events": []string{"user.created"}}).
+				want(t, http.StatusCreated, "").str("id")
 			for _, c := range []struct{ path, audit string }{
 				{"/v1/admin/roles/" + role, "role.deleted"},
 				{"/v1/admin/teams/" + team, "team.deleted"},
+				{"/v1/admin/webhooks/" + hook, "webhook.deleted"},
 			} {
 				before := r.audits(o.id, c.audit)
 				got := statuses(burst(t, same(n, call{o.owner, http.MethodDelete, c.path,

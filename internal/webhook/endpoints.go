@@ -59,7 +59,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string,
 	}
 	var out *Endpoint
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		e, err := loadEndpoint(ctx, tx, orgID, id)
+		e, err := lockEndpoint(ctx, s.db, tx, orgID, id)
 		if err != nil {
 			return err
 		}
@@ -139,9 +139,13 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints
-			WHERE id = $1 AND organisation_id = $2`, id, orgID); err != nil {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints
+			WHERE id = $1 AND organisation_id = $2`, id, orgID)
+		if err != nil {
 			return fmt.Errorf("delete webhook %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound // a concurrent request deleted it first
 		}
 		return s.record(ctx, tx, "webhook.deleted", e, nil)
 	})
@@ -164,12 +168,15 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint
 			return err
 		}
 		e.UpdatedAt = s.clock()
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints
 			SET previous_secret = secret, previous_secret_expires_at = $1, secret = $2,
 			updated_at = $3 WHERE id = $4 AND organisation_id = $5`,
-			e.UpdatedAt.Add(PreviousSecretLifetime), sealed, e.UpdatedAt, id,
-			orgID); err != nil {
+			e.UpdatedAt.Add(PreviousSecretLifetime), sealed, e.UpdatedAt, id, orgID)
+		if err != nil {
 			return fmt.Errorf("rotate webhook secret %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound // deleted since e was read
 		}
 		out = e
 		return s.record(ctx, tx, "webhook.secret_rotated", e, nil)

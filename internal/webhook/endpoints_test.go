@@ -257,3 +257,65 @@ func urls(items []Endpoint) []string {
 	}
 	return out
 }
+
+// An update that has to wait for the delivery worker's transaction writes
+// back what that transaction committed, not what was there before it: a
+// PATCH of the events must not re-enable an endpoint the worker disabled.
+func TestUpdateKeepsAConcurrentDisable(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		if d.Dialect.Engine() != db.Postgres {
+			t.Skip("SQLite transactions exclude each other")
+		}
+		ctx := context.Background()
+		e := newEnv(t, d, nil)
+		ep, _ := e.create(t, "https://hooks.example.test/a")
+		worker, err := d.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = worker.Rollback() }()
+		_, err = worker.ExecContext(ctx, `UPDATE webhook_endpoints SET failure_count = 10,
+			is_active = FALSE, disabled_at = $1 WHERE id = $2`, e.clk.now(), ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.svc.Update(ctx, e.org, ep.ID,
+				EndpointPatch{Events: patch.Of([]string{"role.created"})})
+			done <- err
+		}()
+		waitForLockWaiter(t, d)
+		if err := worker.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		got, err := e.svc.Get(ctx, e.org, ep.ID)
+		if err != nil || got.IsActive || got.DisabledAt == nil || got.FailureCount != 10 ||
+			got.Events[0] != "role.created" {
+			t.Fatalf("after update: %+v %v", got, err)
+		}
+	})
+}
+
+// waitForLockWaiter returns once a session of the test database waits for
+// a lock.
+func waitForLockWaiter(t *testing.T, d *db.DB) {
+	t.Helper()
+	for range 500 {
+		var n int
+		err := d.QueryRowContext(context.Background(), `SELECT COUNT(*)
+			FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no session ever waited for a lock")
+}

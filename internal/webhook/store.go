@@ -36,11 +36,30 @@ func scanEndpoint(sc scanner) (*Endpoint, error) {
 // loadEndpoint reads an endpoint of the organisation; errNotFound when
 // there is none.
 func loadEndpoint(ctx context.Context, q db.Querier, orgID, id string) (*Endpoint, error) {
+	return readEndpoint(ctx, q, orgID, id, "")
+}
+
+// lockEndpoint reads an endpoint as loadEndpoint does and, on PostgreSQL,
+// holds its row until tx ends, so that what is written back from it cannot
+// undo a change the delivery worker committed meanwhile (a failure
+// counted, the endpoint disabled). SQLite transactions already exclude
+// each other.
+func lockEndpoint(ctx context.Context, d *db.DB, tx *sql.Tx, orgID,
+	id string) (*Endpoint, error) {
+	lock := ""
+	if d.Dialect.Engine() == db.Postgres {
+		lock = " FOR NO KEY UPDATE"
+	}
+	return readEndpoint(ctx, tx, orgID, id, lock)
+}
+
+func readEndpoint(ctx context.Context, q db.Querier, orgID, id, lock string) (*Endpoint,
+	error) {
 	if !db.ValidID(id) {
 		return nil, errNotFound
 	}
 	e, err := scanEndpoint(q.QueryRowContext(ctx, `SELECT `+endpointColumns+`
-		FROM webhook_endpoints WHERE id = $1 AND organisation_id = $2`, id, orgID))
+		FROM webhook_endpoints WHERE id = $1 AND organisation_id = $2`+lock, id, orgID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
