@@ -153,7 +153,8 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 
 // RotateSecret gives an endpoint a new secret and returns it, shown only
 // now. The previous secret keeps signing, as a second v1 signature, for
-// PreviousSecretLifetime.
+// PreviousSecretLifetime. Only one previous secret is kept: rotating again
+// within that time drops the one before it at once.
 func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint,
 	string, error) {
 	secret := NewSecret()

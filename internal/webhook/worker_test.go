@@ -169,6 +169,42 @@ func TestRotationSignsWithBothSecretsFor24Hours(t *testing.T) {
 	})
 }
 
+// TestSecondRotationKeepsOnlyTheSecretBeforeIt pins down what
+// docs/webhooks.md promises: one old secret signs, the one current before
+// the latest rotation, for 24 hours from that rotation.
+func TestSecondRotationKeepsOnlyTheSecretBeforeIt(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		e := newEnv(t, d, nil)
+		rcv := newReceiver(t)
+		ep, _ := e.create(t, rcv.URL)
+		_, second, err := e.svc.RotateSecret(ctx, e.org, ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clk.advance(time.Hour)
+		_, third, err := e.svc.RotateSecret(ctx, e.org, ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv.setSecrets(third, second)
+		e.emit(t, 1)
+		e.runOnce(t)
+		e.clk.advance(PreviousSecretLifetime - time.Minute)
+		e.emit(t, 1)
+		e.runOnce(t)
+		e.clk.advance(time.Minute)
+		rcv.setSecrets(third)
+		e.emit(t, 1)
+		e.runOnce(t)
+		hits := rcv.got()
+		if len(hits) != 3 || hits[0].signatures != 2 || hits[1].signatures != 2 ||
+			hits[2].signatures != 1 {
+			t.Errorf("signature counts: %+v", hits)
+		}
+	})
+}
+
 // TestCrashBetweenSendAndRecordRepeatsTheSameDelivery claims rows as a
 // worker would and then abandons them, as a crashed process does: no
 // other worker takes them while the lease lasts, and after it they are
