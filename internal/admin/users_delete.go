@@ -99,13 +99,13 @@ func (s *Service) AssignRole(ctx context.Context, actor *access.Principal, userI
 }
 
 // userRole reads the user (with the owner guard) and the role.
-func (s *Service) userRole(ctx context.Context, q db.Querier, actor *access.Principal,
+func (s *Service) userRole(ctx context.Context, tx *sql.Tx, actor *access.Principal,
 	userID, roleID string) (*User, *access.Role, error) {
-	u, err := s.target(ctx, q, actor, userID, false)
+	u, err := s.target(ctx, tx, actor, userID, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := access.ReadRole(ctx, q, actor.OrganisationID, roleID)
+	r, err := access.ReadRole(ctx, tx, actor.OrganisationID, roleID)
 	if err != nil {
 		return nil, nil, err
 	}

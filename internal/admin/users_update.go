@@ -111,14 +111,25 @@ func (s *Service) UpdateUser(ctx context.Context, actor *access.Principal, id st
 }
 
 // target reads the user an actor wants to change and applies the owner
-// and self guards; destructive marks a block or a deletion.
-func (s *Service) target(ctx context.Context, q db.Querier, actor *access.Principal,
+// and self guards; destructive marks a block or a deletion. On PostgreSQL
+// it holds the user's row until tx ends, so that concurrent changes to one
+// user run one after the other and each sees what the previous committed
+// (a user deleted or blocked twice at once is deleted or blocked once);
+// SQLite transactions already exclude each other.
+func (s *Service) target(ctx context.Context, tx *sql.Tx, actor *access.Principal,
 	id string, destructive bool) (*User, error) {
-	u, err := readUser(ctx, q, actor.OrganisationID, id)
+	if s.db.Dialect.Engine() == db.Postgres && db.ValidID(id) {
+		_, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = $1
+			AND organisation_id = $2 FOR NO KEY UPDATE`, id, actor.OrganisationID)
+		if err != nil {
+			return nil, fmt.Errorf("lock user %s: %w", id, err)
+		}
+	}
+	u, err := readUser(ctx, tx, actor.OrganisationID, id)
 	if err != nil {
 		return nil, err
 	}
-	owner, err := ownerID(ctx, q, actor.OrganisationID)
+	owner, err := ownerID(ctx, tx, actor.OrganisationID)
 	if err != nil {
 		return nil, err
 	}

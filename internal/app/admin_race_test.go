@@ -317,3 +317,34 @@ func defaultRole(t *testing.T, r *admRig, o *admOrg) string {
 	}
 	return id
 }
+
+// Deleting or blocking one user several times at once does it once.
+func TestConcurrentUserDeletionsDeleteOnce(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("User twice")
+		const n = 4
+		for i := range rounds {
+			u := o.owner.call(http.MethodPost, "/v1/admin/users", map[string]any{
+				"email": fmt.Sprintf("twice-%d@example.com", i), "firstName": "Twice",
+				"lastName": "Gone"}).want(t, http.StatusCreated, "").str("id")
+			before := r.audits(o.id, "user.blocked")
+			got := statuses(burst(t, same(n, call{o.owner, http.MethodPatch,
+				"/v1/admin/users/" + u, map[string]any{"blockedAt": "2026-01-01T00:00:00Z"}})...))
+			if got[http.StatusOK] != n {
+				t.Fatalf("block: statuses %v, want %d 200", got, n)
+			}
+			if d := r.audits(o.id, "user.blocked") - before; d != 1 {
+				t.Fatalf("block: %d user.blocked audit rows, want 1", d)
+			}
+			before = r.audits(o.id, "user.deleted")
+			got = statuses(burst(t, same(n, call{o.owner, http.MethodDelete,
+				"/v1/admin/users/" + u, nil})...))
+			if got[http.StatusNoContent] != 1 || got[http.StatusNotFound] != n-1 {
+				t.Fatalf("delete: statuses %v, want one 204 and %d 404", got, n-1)
+			}
+			if d := r.audits(o.id, "user.deleted") - before; d != 1 {
+				t.Fatalf("delete: %d user.deleted audit rows, want 1", d)
+			}
+		}
+	})
+}
