@@ -248,10 +248,13 @@ func (s *Service) RevokeAPIKey(ctx context.Context, orgID, id string) error {
 			return err
 		}
 		now := s.clock()
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1, updated_at = $1
-			WHERE id = $2 AND organisation_id = $3`, now, k.ID, orgID)
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1, updated_at = $1
+			WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL`, now, k.ID, orgID)
 		if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
+		}
+		if !affected(res) {
+			return nil // a concurrent request revoked it first
 		}
 		return s.events.Record(ctx, tx, event.Event{Type: "api_key.revoked",
 			OrganisationID: orgID, UserID: k.CreatedByID, ResourceType: "api_key",

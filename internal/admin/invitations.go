@@ -397,11 +397,14 @@ func (s *Service) ResendInvitation(ctx context.Context, orgID, id string) (*Invi
 func (s *Service) reissue(ctx context.Context, tx *sql.Tx, old *Invitation,
 	now time.Time) (*Invitation, error) {
 	token := crypto.NewToken()
-	_, err := tx.ExecContext(ctx, `UPDATE invitations SET token_hash = $1, expires_at = $2,
-		updated_at = $3 WHERE id = $4 AND organisation_id = $5`, crypto.HashToken(token),
-		now.AddDate(0, 0, old.days), now, old.ID, old.orgID)
+	res, err := tx.ExecContext(ctx, `UPDATE invitations SET token_hash = $1, expires_at = $2,
+		updated_at = $3 WHERE id = $4 AND organisation_id = $5 AND status = 'pending'`,
+		crypto.HashToken(token), now.AddDate(0, 0, old.days), now, old.ID, old.orgID)
 	if err != nil {
 		return nil, fmt.Errorf("resend invitation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, errNotPending // accepted or cancelled since old was read
 	}
 	inv, err := readInvitation(ctx, tx, old.orgID, old.ID, now)
 	if err != nil {
@@ -432,14 +435,34 @@ func (s *Service) CancelInvitation(ctx context.Context, orgID, id string) error 
 		case StatusAccepted:
 			return errAccepted
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE invitations SET status = 'cancelled',
-			cancelled_at = $1, updated_at = $1 WHERE id = $2 AND organisation_id = $3`,
-			now, inv.ID, orgID)
+		// Only a row still pending changes: one accepted or cancelled
+		// since inv was read keeps its status.
+		res, err := tx.ExecContext(ctx, `UPDATE invitations SET status = 'cancelled',
+			cancelled_at = $1, updated_at = $1 WHERE id = $2 AND organisation_id = $3
+			AND status = 'pending'`, now, inv.ID, orgID)
 		if err != nil {
 			return fmt.Errorf("cancel invitation: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return s.cancelledMeanwhile(ctx, tx, orgID, id, now)
 		}
 		return s.events.Record(ctx, tx, event.Event{Type: "invitation.cancelled",
 			OrganisationID: orgID, ResourceType: "invitation", ResourceID: inv.ID,
 			Metadata: map[string]any{"email": inv.Email}})
 	})
+}
+
+// cancelledMeanwhile answers a cancellation that found the invitation no
+// longer pending: nothing when another request cancelled it, 409 when it
+// was accepted.
+func (s *Service) cancelledMeanwhile(ctx context.Context, tx *sql.Tx, orgID, id string,
+	now time.Time) error {
+	inv, err := readInvitation(ctx, tx, orgID, id, now)
+	if err != nil {
+		return err
+	}
+	if inv.stored == StatusAccepted {
+		return errAccepted
+	}
+	return nil
 }

@@ -348,3 +348,54 @@ func TestConcurrentUserDeletionsDeleteOnce(t *testing.T) {
 		}
 	})
 }
+
+// Ending an invitation, or revoking a key, several times at once ends it
+// once; and a cancellation racing an acceptance either comes first or
+// answers that the invitation has been accepted.
+func TestConcurrentEndingsEndOnce(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("End once")
+		pub := &admClient{r: r}
+		const n = 4
+		invite := func(email string) (string, string) {
+			id := o.owner.call(http.MethodPost, "/v1/admin/invitations", map[string]any{
+				"email": email, "roleId": o.roles["staff"]}).
+				want(t, http.StatusCreated, "").str("id")
+			return id, r.mailData(email, "invitation")["token"].(string)
+		}
+		for i := range rounds {
+			id, _ := invite(fmt.Sprintf("twice-%d@example.com", i))
+			key := o.owner.call(http.MethodPost, "/v1/admin/api-keys", map[string]any{
+				"name": "key", "scopes": []string{"users:read"}}).
+				want(t, http.StatusCreated, "").str("id")
+			for _, c := range []struct{ method, path, audit string }{
+				{http.MethodDelete, "/v1/admin/invitations/" + id, "invitation.cancelled"},
+				{http.MethodPost, "/v1/admin/api-keys/" + key + "/revoke", "api_key.revoked"},
+			} {
+				before := r.audits(o.id, c.audit)
+				burst(t, same(n, call{o.owner, c.method, c.path, nil})...)
+				if d := r.audits(o.id, c.audit) - before; d != 1 {
+					t.Fatalf("%s: %d %s audit rows, want 1", c.path, d, c.audit)
+				}
+			}
+			email := fmt.Sprintf("race-%d@example.com", i)
+			id, token := invite(email)
+			reps := burst(t,
+				call{o.owner, http.MethodDelete, "/v1/admin/invitations/" + id, nil},
+				call{pub, http.MethodPost, "/v1/public/invitations/" + token + "/accept",
+					map[string]any{"email": email, "firstName": "Race", "lastName": "Guest",
+						"password": admPassword}})
+			accepted := reps[1].status == http.StatusCreated
+			if accepted {
+				reps[0].want(t, http.StatusConflict, "Invitation has already been accepted")
+			} else {
+				reps[0].want(t, http.StatusNoContent, "")
+			}
+			if n := r.count(`SELECT COUNT(*) FROM invitations WHERE id = $1
+				AND (status = 'accepted') = $2`, id, accepted); n != 1 {
+				t.Fatalf("stored status disagrees with the answers %d, %d",
+					reps[0].status, reps[1].status)
+			}
+		}
+	})
+}
