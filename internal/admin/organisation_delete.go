@@ -31,6 +31,9 @@ func (s *Service) DeleteOrganisation(ctx context.Context, actor *access.Principa
 	confirmDomain string) error {
 	ended := 0
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockOrganisation(ctx, tx, actor.OrganisationID); err != nil {
+			return err
+		}
 		o, err := readOrganisation(ctx, tx, actor.OrganisationID)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
+	"github.com/cerberus-iam/cerberus/internal/db"
 	"github.com/cerberus-iam/cerberus/internal/event"
 	"github.com/cerberus-iam/cerberus/internal/identity"
 	"github.com/cerberus-iam/cerberus/internal/patch"
@@ -80,6 +81,9 @@ var colorPattern = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
 func (s *Service) UpdateOrganisation(ctx context.Context, orgID string,
 	p OrganisationPatch) (*Organisation, error) {
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockOrganisation(ctx, tx, orgID); err != nil {
+			return err
+		}
 		o, err := readOrganisation(ctx, tx, orgID)
 		if err != nil {
 			return err
@@ -98,6 +102,22 @@ func (s *Service) UpdateOrganisation(ctx context.Context, orgID string,
 		return nil, err
 	}
 	return s.Organisation(ctx, orgID)
+}
+
+// lockOrganisation holds the organisation's row until tx ends on
+// PostgreSQL, so that a patch, which writes back every setting, starts
+// from what the previous patch committed, and a deletion from a live
+// organisation. SQLite transactions already exclude each other.
+func (s *Service) lockOrganisation(ctx context.Context, tx *sql.Tx, orgID string) error {
+	if s.db.Dialect.Engine() != db.Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT 1 FROM organisations WHERE id = $1
+		FOR NO KEY UPDATE`, orgID)
+	if err != nil {
+		return fmt.Errorf("lock organisation %s: %w", orgID, err)
+	}
+	return nil
 }
 
 // applyOrganisation validates p and applies it to o; it returns the names

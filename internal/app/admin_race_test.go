@@ -399,3 +399,33 @@ func TestConcurrentEndingsEndOnce(t *testing.T) {
 		}
 	})
 }
+
+// Organisation settings patched at once by several requests, each naming
+// other fields, all stick: no request writes back what it read before
+// another committed.
+func TestConcurrentOrganisationPatchesAllStick(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Settings race")
+		for i := range rounds {
+			name := fmt.Sprintf("Settings race %d", i)
+			site := fmt.Sprintf("https://example.com/%d", i)
+			mail := fmt.Sprintf("org-%d@example.com", i)
+			reps := burst(t,
+				call{o.owner, http.MethodPatch, "/v1/admin/organisation",
+					map[string]any{"name": name}},
+				call{o.owner, http.MethodPatch, "/v1/admin/organisation",
+					map[string]any{"website": site}},
+				call{o.owner, http.MethodPatch, "/v1/admin/organisation",
+					map[string]any{"email": mail}})
+			for _, rep := range reps {
+				rep.want(t, http.StatusOK, "")
+			}
+			if n := r.count(`SELECT COUNT(*) FROM organisations WHERE id = $1
+				AND name = $2 AND website = $3 AND email = $4`, o.id, name, site,
+				mail); n != 1 {
+				got := o.owner.call(http.MethodGet, "/v1/admin/organisation", nil)
+				t.Fatalf("round %d: a change was lost: %s", i, got.raw)
+			}
+		}
+	})
+}
