@@ -216,6 +216,9 @@ func (s *Service) UpdateRole(ctx context.Context, actor *Principal, id string,
 				return err
 			}
 		}
+		if err := lockRow(ctx, s.db, tx, "roles", actor.OrganisationID, id); err != nil {
+			return err
+		}
 		r, err := editableRole(ctx, tx, actor.OrganisationID, id)
 		if err != nil {
 			return err

@@ -32,6 +32,22 @@ func Args(ids []string) []any {
 	return out
 }
 
+// lockRow holds the row of table (a constant of the caller) with id in
+// the organisation until tx ends on PostgreSQL, so that a change that
+// writes back what it read starts from what the previous change
+// committed. SQLite transactions already exclude each other.
+func lockRow(ctx context.Context, d *db.DB, tx *sql.Tx, table, orgID, id string) error {
+	if d.Dialect.Engine() != db.Postgres || !db.ValidID(id) {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT 1 FROM `+table+` WHERE id = $1
+		AND organisation_id = $2 FOR NO KEY UPDATE`, id, orgID)
+	if err != nil {
+		return fmt.Errorf("lock %s %s: %w", table, id, err)
+	}
+	return nil
+}
+
 // count runs a COUNT(*) query.
 func count(ctx context.Context, q db.Querier, query string, args ...any) (int, error) {
 	var n int

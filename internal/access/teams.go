@@ -241,6 +241,9 @@ func (s *Service) UpdateTeam(ctx context.Context, orgID, id string, p TeamPatch)
 	}
 	var team *Team
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := lockRow(ctx, s.db, tx, "teams", orgID, id); err != nil {
+			return err
+		}
 		t, err := readTeam(ctx, tx, orgID, id)
 		if err != nil {
 			return err

@@ -429,3 +429,33 @@ func TestConcurrentOrganisationPatchesAllStick(t *testing.T) {
 		}
 	})
 }
+
+// A role's or team's name and description patched at once by two
+// requests both stick.
+func TestConcurrentRoleAndTeamPatchesAllStick(t *testing.T) {
+	eachEngine(t, func(t *testing.T, r *admRig) {
+		o := r.onboard("Patch race")
+		role := newRoles(t, o, "patched", 1)[0]
+		team := o.owner.call(http.MethodPost, "/v1/admin/teams", map[string]any{
+			"name": "Team", "slug": "patched"}).want(t, http.StatusCreated, "").str("id")
+		for i := range rounds {
+			name, desc := fmt.Sprintf("Name %d", i), fmt.Sprintf("Description %d", i)
+			for _, c := range []struct{ path, table string }{
+				{"/v1/admin/roles/" + role, "roles"}, {"/v1/admin/teams/" + team, "teams"},
+			} {
+				reps := burst(t,
+					call{o.owner, http.MethodPatch, c.path, map[string]any{"name": name}},
+					call{o.owner, http.MethodPatch, c.path,
+						map[string]any{"description": desc}})
+				for _, rep := range reps {
+					rep.want(t, http.StatusOK, "")
+				}
+				if n := r.count(`SELECT COUNT(*) FROM `+c.table+` WHERE id = $1
+					AND name = $2 AND description = $3`, c.path[len(c.path)-36:], name,
+					desc); n != 1 {
+					t.Fatalf("round %d: a change to %s was lost", i, c.path)
+				}
+			}
+		}
+	})
+}
