@@ -206,7 +206,12 @@ func (s *Service) acceptTx(ctx context.Context, tx *sql.Tx, inv *invitation,
 	if err != nil {
 		return nil, err
 	}
-	if err := closeInvitation(ctx, tx, inv, u.ID, now); err != nil {
+	if err := closeInvitation(ctx, tx, inv, in.Token, u.ID, now); err != nil {
+		return nil, err
+	}
+	// Role deletions and default-role moves wait for this transaction, so
+	// the role read below is still there when it is assigned.
+	if err := access.LockDefaultRole(ctx, s.db, tx, inv.OrganisationID); err != nil {
 		return nil, err
 	}
 	roleID, err := grantInvitedAccess(ctx, tx, inv, u.ID, now)
@@ -222,13 +227,15 @@ func (s *Service) acceptTx(ctx context.Context, tx *sql.Tx, inv *invitation,
 	return u, s.recordAcceptance(ctx, tx, inv, u, roleID)
 }
 
-// closeInvitation marks a still pending invitation accepted.
-func closeInvitation(ctx context.Context, tx *sql.Tx, inv *invitation, userID string,
+// closeInvitation marks a still pending invitation accepted, provided
+// token is still its token: a resend replaces the token, and the one it
+// replaced must stop working even when the two requests cross.
+func closeInvitation(ctx context.Context, tx *sql.Tx, inv *invitation, token, userID string,
 	now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE invitations SET status = $1, accepted_at = $2,
 		accepted_by_id = $3, updated_at = $2 WHERE id = $4 AND organisation_id = $5
-		AND status = $6 AND expires_at > $2`, invitationAccepted, now, userID, inv.ID,
-		inv.OrganisationID, invitationPending)
+		AND status = $6 AND expires_at > $2 AND token_hash = $7`, invitationAccepted, now,
+		userID, inv.ID, inv.OrganisationID, invitationPending, crypto.HashToken(token))
 	if err != nil {
 		return fmt.Errorf("accept invitation: %w", err)
 	}
