@@ -126,7 +126,8 @@ func (s *Service) insertRole(ctx context.Context, tx *sql.Tx, orgID string, in R
 		return nil, fmt.Errorf("create role: %w", err)
 	}
 	for _, p := range perms {
-		if err := grant(ctx, tx, id, p.ID, now); err != nil {
+		_, err := AddLink(ctx, s.db, tx, RolePermissionLinks, id, p.ID, now, ErrRoleNotFound)
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -151,15 +152,6 @@ func clearDefault(ctx context.Context, q db.Querier, orgID string, now time.Time
 		WHERE organisation_id = $2 AND is_default = TRUE`, now, orgID)
 	if err != nil {
 		return fmt.Errorf("clear default role: %w", err)
-	}
-	return nil
-}
-
-func grant(ctx context.Context, q db.Querier, roleID, permID string, now time.Time) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO role_permissions (id, role_id, permission_id,
-		created_at) VALUES ($1, $2, $3, $4)`, db.NewID(), roleID, permID, now)
-	if err != nil {
-		return fmt.Errorf("grant permission: %w", err)
 	}
 	return nil
 }
@@ -356,18 +348,10 @@ func (s *Service) GrantPermission(ctx context.Context, actor *Principal, roleID,
 			return err
 		}
 		// A concurrent request may have granted it since r was read.
-		res, err := tx.ExecContext(ctx, `INSERT INTO role_permissions (id, role_id,
-			permission_id, created_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (role_id, permission_id) DO NOTHING`, db.NewID(), r.ID, p.ID,
-			s.clock())
-		if s.db.Dialect.IsForeignKeyViolation(err) {
-			return ErrRoleNotFound // deleted since r was read
-		}
-		if err != nil {
-			return fmt.Errorf("grant permission: %w", err)
-		}
-		if added = affected(res); !added {
-			return nil
+		added, err = AddLink(ctx, s.db, tx, RolePermissionLinks, r.ID, p.ID, s.clock(),
+			ErrRoleNotFound)
+		if err != nil || !added {
+			return err
 		}
 		return s.roleEvent(ctx, tx, r, "permission.granted", "role.updated",
 			map[string]any{"permission": p.Slug})

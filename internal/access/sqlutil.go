@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cerberus-iam/cerberus/internal/db"
 )
@@ -37,15 +38,11 @@ func Args(ids []string) []any {
 // writes back what it read starts from what the previous change
 // committed. SQLite transactions already exclude each other.
 func lockRow(ctx context.Context, d *db.DB, tx *sql.Tx, table, orgID, id string) error {
-	if d.Dialect.Engine() != db.Postgres || !db.ValidID(id) {
+	if !db.ValidID(id) {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `SELECT 1 FROM `+table+` WHERE id = $1
-		AND organisation_id = $2 FOR NO KEY UPDATE`, id, orgID)
-	if err != nil {
-		return fmt.Errorf("lock %s %s: %w", table, id, err)
-	}
-	return nil
+	return d.LockRows(ctx, tx, `SELECT 1 FROM `+table+` WHERE id = $1
+		AND organisation_id = $2`, id, orgID)
 }
 
 // count runs a COUNT(*) query.
@@ -68,6 +65,35 @@ func exists(ctx context.Context, q db.Querier, query string, args ...any) (bool,
 		return false, fmt.Errorf("check existence: %w", err)
 	}
 	return true, nil
+}
+
+// Link names a table that joins two rows: columns id, Left, Right and
+// created_at, unique on (Left, Right).
+type Link struct{ Table, Left, Right string }
+
+// The link tables.
+var (
+	UserRoleLinks       = Link{"user_roles", "user_id", "role_id"}
+	TeamMemberLinks     = Link{"team_members", "team_id", "user_id"}
+	RolePermissionLinks = Link{"role_permissions", "role_id", "permission_id"}
+)
+
+// AddLink joins left and right in tx and reports whether the link is new:
+// one that a concurrent request added first is kept once by the unique
+// index, and this call changes nothing. It returns gone when a linked row
+// was deleted since the caller read it.
+func AddLink(ctx context.Context, d *db.DB, tx *sql.Tx, l Link, left, right string,
+	now time.Time, gone error) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO `+l.Table+` (id, `+l.Left+`, `+l.Right+`,
+		created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (`+l.Left+`, `+l.Right+`)
+		DO NOTHING`, db.NewID(), left, right, now)
+	if d.Dialect.IsForeignKeyViolation(err) {
+		return false, gone
+	}
+	if err != nil {
+		return false, fmt.Errorf("add to %s: %w", l.Table, err)
+	}
+	return affected(res), nil
 }
 
 // affected reports whether a statement added, changed or deleted a row;

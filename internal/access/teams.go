@@ -319,17 +319,10 @@ func (s *Service) AddMember(ctx context.Context, orgID, teamID, userID string) (
 			return nil
 		}
 		// A concurrent request may have added the member since t was read.
-		res, err := tx.ExecContext(ctx, `INSERT INTO team_members (id, team_id, user_id,
-			created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING`,
-			db.NewID(), t.ID, userID, s.clock())
-		if s.db.Dialect.IsForeignKeyViolation(err) {
-			return errTeamNotFound // deleted since t was read
-		}
-		if err != nil {
-			return fmt.Errorf("add team member: %w", err)
-		}
-		if added = affected(res); !added {
-			return nil
+		added, err = AddLink(ctx, s.db, tx, TeamMemberLinks, t.ID, userID, s.clock(),
+			errTeamNotFound)
+		if err != nil || !added {
+			return err
 		}
 		return s.teamEvent(ctx, tx, t, "team.member_added", "team.updated",
 			map[string]any{"userId": userID})

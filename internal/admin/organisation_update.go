@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/cerberus-iam/cerberus/internal/apperr"
-	"github.com/cerberus-iam/cerberus/internal/db"
 	"github.com/cerberus-iam/cerberus/internal/event"
 	"github.com/cerberus-iam/cerberus/internal/identity"
 	"github.com/cerberus-iam/cerberus/internal/patch"
@@ -109,15 +108,7 @@ func (s *Service) UpdateOrganisation(ctx context.Context, orgID string,
 // from what the previous patch committed, and a deletion from a live
 // organisation. SQLite transactions already exclude each other.
 func (s *Service) lockOrganisation(ctx context.Context, tx *sql.Tx, orgID string) error {
-	if s.db.Dialect.Engine() != db.Postgres {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `SELECT 1 FROM organisations WHERE id = $1
-		FOR NO KEY UPDATE`, orgID)
-	if err != nil {
-		return fmt.Errorf("lock organisation %s: %w", orgID, err)
-	}
-	return nil
+	return s.db.LockRows(ctx, tx, `SELECT 1 FROM organisations WHERE id = $1`, orgID)
 }
 
 // applyOrganisation validates p and applies it to o; it returns the names

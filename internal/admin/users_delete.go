@@ -7,7 +7,6 @@ import (
 
 	"github.com/cerberus-iam/cerberus/internal/access"
 	"github.com/cerberus-iam/cerberus/internal/apperr"
-	"github.com/cerberus-iam/cerberus/internal/db"
 	"github.com/cerberus-iam/cerberus/internal/revocation"
 )
 
@@ -79,19 +78,11 @@ func (s *Service) AssignRole(ctx context.Context, actor *access.Principal, userI
 		if err := access.CheckAssignable(r, held); err != nil || holds(u, r.ID) {
 			return err
 		}
-		// A concurrent request may have added the row since u was read:
-		// the unique index then keeps one and this request changes nothing.
-		res, err := tx.ExecContext(ctx, `INSERT INTO user_roles (id, user_id, role_id,
-			created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, role_id) DO NOTHING`,
-			db.NewID(), u.ID, r.ID, s.clock())
-		if s.db.Dialect.IsForeignKeyViolation(err) {
-			return access.ErrRoleNotFound // deleted since r was read
-		}
-		if err != nil {
-			return fmt.Errorf("assign role: %w", err)
-		}
-		if added = inserted(res); !added {
-			return nil
+		// A concurrent request may have added the row since u was read.
+		added, err = access.AddLink(ctx, s.db, tx, access.UserRoleLinks, u.ID, r.ID, s.clock(),
+			access.ErrRoleNotFound)
+		if err != nil || !added {
+			return err
 		}
 		return s.roleChange(ctx, tx, u, r, "user.role_assigned")
 	})
@@ -110,12 +101,6 @@ func (s *Service) userRole(ctx context.Context, tx *sql.Tx, actor *access.Princi
 		return nil, nil, err
 	}
 	return u, r, nil
-}
-
-// inserted reports whether an INSERT … ON CONFLICT DO NOTHING added its row.
-func inserted(res sql.Result) bool {
-	n, _ := res.RowsAffected()
-	return n > 0
 }
 
 func holds(u *User, roleID string) bool {

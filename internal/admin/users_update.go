@@ -118,11 +118,11 @@ func (s *Service) UpdateUser(ctx context.Context, actor *access.Principal, id st
 // SQLite transactions already exclude each other.
 func (s *Service) target(ctx context.Context, tx *sql.Tx, actor *access.Principal,
 	id string, destructive bool) (*User, error) {
-	if s.db.Dialect.Engine() == db.Postgres && db.ValidID(id) {
-		_, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = $1
-			AND organisation_id = $2 FOR NO KEY UPDATE`, id, actor.OrganisationID)
+	if db.ValidID(id) {
+		err := s.db.LockRows(ctx, tx, `SELECT 1 FROM users WHERE id = $1
+			AND organisation_id = $2`, id, actor.OrganisationID)
 		if err != nil {
-			return nil, fmt.Errorf("lock user %s: %w", id, err)
+			return nil, err
 		}
 	}
 	u, err := readUser(ctx, tx, actor.OrganisationID, id)

@@ -30,6 +30,10 @@ type Dialect interface {
 	// SkipLocked is the suffix that makes a SELECT claim rows other
 	// transactions have not locked; empty where writers are serialised.
 	SkipLocked() string
+	// RowLock is the suffix that makes a SELECT inside a transaction hold
+	// the rows it reads until the transaction ends (not against inserts
+	// that reference them); empty where writers are serialised.
+	RowLock() string
 	// IsRetryable reports a serialization failure, deadlock or busy database.
 	IsRetryable(err error) bool
 	// IsUniqueViolation reports a unique constraint or index violation.
@@ -45,6 +49,7 @@ type postgresDialect struct{}
 
 func (postgresDialect) Engine() Engine     { return Postgres }
 func (postgresDialect) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+func (postgresDialect) RowLock() string    { return " FOR NO KEY UPDATE" }
 
 func (postgresDialect) IsRetryable(err error) bool {
 	code := pgCode(err)
@@ -110,6 +115,7 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) Engine() Engine     { return SQLite }
 func (sqliteDialect) SkipLocked() string { return "" }
+func (sqliteDialect) RowLock() string    { return "" }
 
 func (sqliteDialect) IsRetryable(err error) bool {
 	code := sqliteCode(err)

@@ -102,3 +102,19 @@ func (d *DB) LockTx(ctx context.Context, tx *sql.Tx, name string) error {
 	}
 	return nil
 }
+
+// LockRows holds, until tx ends, the rows the SELECT query reads, so that
+// a change which writes back what it read starts from what the previous
+// change committed. query has no locking clause: LockRows adds the
+// dialect's RowLock. SQLite transactions already exclude each other, so
+// there it runs nothing.
+func (d *DB) LockRows(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	lock := d.Dialect.RowLock()
+	if lock == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, query+lock, args...); err != nil {
+		return fmt.Errorf("lock rows: %w", err)
+	}
+	return nil
+}

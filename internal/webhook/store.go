@@ -46,11 +46,7 @@ func loadEndpoint(ctx context.Context, q db.Querier, orgID, id string) (*Endpoin
 // each other.
 func lockEndpoint(ctx context.Context, d *db.DB, tx *sql.Tx, orgID,
 	id string) (*Endpoint, error) {
-	lock := ""
-	if d.Dialect.Engine() == db.Postgres {
-		lock = " FOR NO KEY UPDATE"
-	}
-	return readEndpoint(ctx, tx, orgID, id, lock)
+	return readEndpoint(ctx, tx, orgID, id, d.Dialect.RowLock())
 }
 
 func readEndpoint(ctx context.Context, q db.Querier, orgID, id, lock string) (*Endpoint,
