@@ -331,7 +331,7 @@ func TestCodeFormRefusesMalformedCodesWithoutCounting(t *testing.T) {
 		r.enrol(t, on)
 		b := r.browser(t)
 		csrf := b.passwordStep("ada@example.com")
-		for _, code := range []string{"", "  ", "12345", "1234567", "abc", "XXXX-XXXX",
+		for _, code := range []string{"", "  ", "12345", "1234567", "abc", "ZZZZ-ZZZZ",
 			"1234 5678"} {
 			resp, page := b.do(http.MethodPost, "/auth/login/mfa", url.Values{
 				"_csrf": {csrf}, "code": {code}})
