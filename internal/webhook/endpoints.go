@@ -144,7 +144,7 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 		if err != nil {
 			return fmt.Errorf("delete webhook %s: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !affected(res) {
 			return errNotFound // a concurrent request deleted it first
 		}
 		return s.record(ctx, tx, "webhook.deleted", e, nil)
@@ -176,7 +176,7 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint
 		if err != nil {
 			return fmt.Errorf("rotate webhook secret %s: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !affected(res) {
 			return errNotFound // deleted since e was read
 		}
 		out = e
