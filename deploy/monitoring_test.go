@@ -186,7 +186,10 @@ func TestMonitoringUsesExportedMetrics(t *testing.T) {
 	url := dbtest.URL(t, db.Postgres)
 	key := e2e.NewKey()
 	s := e2e.Start(t, e2e.Options{DatabaseURL: url, Env: map[string]string{
-		"SECRET_ENCRYPTION_KEY": key, "TOKEN_RATE_MAX": "1"}})
+		"SECRET_ENCRYPTION_KEY": key, "TOKEN_RATE_MAX": "1",
+		// A day-long window, so that no window boundary falls between
+		// the allowed token request and the refused one.
+		"TOKEN_RATE_WINDOW_SEC": "86400"}})
 	driveTraffic(t, s, url, key)
 
 	exported := scrapeFamilies(t, s.URL+"/metrics")

@@ -236,8 +236,9 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// randomLoopback returns an address of 127.0.0.0/8 unlikely to have been
-// used in the last minute, so shared Redis counters start from zero.
+// randomLoopback returns one of some 13 million addresses of 127.0.0.0/8,
+// unlikely to have been used within a rate window (a day at most here), so
+// shared Redis counters start from zero.
 func randomLoopback() string {
 	return fmt.Sprintf("127.%d.%d.%d", 10+rand.IntN(200), rand.IntN(256), 1+rand.IntN(254))
 }
@@ -246,7 +247,10 @@ func randomLoopback() string {
 // through nginx and checks that another client still has its own, and
 // that a forged X-Forwarded-For does not buy the first one a new budget.
 func TestNginxKeepsRateLimitsPerClient(t *testing.T) {
-	c := startProxiedCluster(t, map[string]string{"AUTH_RATE_MAX": "2"})
+	// A day-long window: a minute boundary between the attempts would
+	// otherwise give the client a fresh budget.
+	c := startProxiedCluster(t, map[string]string{"AUTH_RATE_MAX": "2",
+		"AUTH_RATE_WINDOW_SEC": "86400"})
 	first, second := randomLoopback(), randomLoopback()
 	a, b := c.client(first), c.client(second)
 	for i := range 2 {
