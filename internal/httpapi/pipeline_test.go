@@ -24,7 +24,9 @@ type echo struct {
 func newHandler(t *testing.T, logs io.Writer, limit int) http.Handler {
 	t.Helper()
 	lims := map[string]ratelimit.Limiter{
-		httpapi.LimitDefault: ratelimit.NewMemory("default", time.Minute, limit, time.Now),
+		// A day-long window: windows follow the clock, and a boundary
+		// between requests would reset the count.
+		httpapi.LimitDefault: ratelimit.NewMemory("default", 24*time.Hour, limit, time.Now),
 	}
 	rt := httpapi.NewRouter(lims, telemetry.NewMetrics("t", "c"))
 	rt.Handle(http.MethodPost, "/v1/echo", func(w http.ResponseWriter, r *http.Request) error {
